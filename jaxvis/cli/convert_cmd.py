@@ -1,0 +1,38 @@
+"""jaxvis convert --model=caffenet --weights=bvlc_reference_caffenet.caffemodel \
+    [--prototxt=deploy.prototxt] [--mean=imagenet_mean.binaryproto] \
+    [--class_names=synset_words.txt] --out=models/caffenet
+
+Converts Caffe (.caffemodel) or torchvision (.pth/.pt/.safetensors/.npz)
+weights into a jaxvis model directory, which ``jaxvis.load_model(DIR)`` and
+every jaxvis command then load directly.
+"""
+
+import time
+
+from absl import flags, logging
+
+from jaxvis.cli.errors import user_errors
+
+_MODEL = flags.DEFINE_string("model", None, "registry name of the architecture", required=True)
+_WEIGHTS = flags.DEFINE_string("weights", None, ".caffemodel or PyTorch state dict", required=True)
+_OUT = flags.DEFINE_string("out", None, "output directory (created or replaced)", required=True)
+_PROTOTXT = flags.DEFINE_string("prototxt", None, "deploy.prototxt to check the architecture against")
+_MEAN = flags.DEFINE_string("mean", None, "mean image (.binaryproto or .npy) stored with the model")
+_CLASS_NAMES = flags.DEFINE_string("class_names", None, "text file, one class name per line (synset_words.txt)")
+
+
+@user_errors("convert")
+def main(argv):
+    if len(argv) > 1:
+        raise SystemExit(f"jaxvis convert: unexpected arguments {argv[1:]}")
+    from jaxvis.loading import load_model
+    from jaxvis.weights import checkpoint
+
+    start = time.time()
+    logging.info("reading %s", _WEIGHTS.value)
+    net = load_model(
+        _MODEL.value, _WEIGHTS.value, prototxt=_PROTOTXT.value, mean=_MEAN.value, class_names=_CLASS_NAMES.value
+    )
+    logging.info("read %d parameters in %.1fs; writing %s", net.num_parameters(), time.time() - start, _OUT.value)
+    checkpoint.save(_OUT.value, net.name, net.params, net.spec, {"source": _WEIGHTS.value})
+    print(f"wrote {_OUT.value}: {net.name}, {net.num_parameters():,} parameters ({time.time() - start:.1f}s)")

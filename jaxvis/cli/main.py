@@ -1,0 +1,38 @@
+"""``jaxvis <command> [--flags]``: dispatches to one command module, which
+defines its own absl flags (only that module is imported, so commands never
+clash over flag names)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "inspect": ("jaxvis.cli.inspect_cmd", "print a model's layer table (shapes, receptive fields, parameters)"),
+    "convert": ("jaxvis.cli.convert_cmd", "convert Caffe or PyTorch weights to a jaxvis model directory"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: jaxvis <command> [--flags]   (jaxvis <command> --help for its flags)", "", "commands:"]
+    lines += [f"  {name:10s} {doc}" for name, (_, doc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+        print(usage())
+        sys.exit(0 if len(argv) >= 2 else 2)
+    command = argv[1]
+    if command not in COMMANDS:
+        print(f"jaxvis: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    from absl import app
+
+    module = importlib.import_module(COMMANDS[command][0])
+    app.run(module.main, argv=[f"jaxvis {command}", *argv[2:]])
+
+
+if __name__ == "__main__":
+    main()

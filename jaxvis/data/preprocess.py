@@ -1,0 +1,126 @@
+"""From RGB uint8 images to a network's input space and back.
+
+``x = (pixels_in_channel_order * scale - mean) / std`` where ``mean`` is a
+per-channel value or a mean image, both in the network's channel order and
+scaled units. Images of another size go through the original pipeline:
+resize (Caffe: warp to ``resize`` x ``resize``; torchvision: shorter side to
+``resize``), then centre-crop to the input size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from PIL import Image
+
+from jaxvis.errors import InputImageError
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessSpec:
+    """How a network expects its input.
+
+    input_size: (H, W). channel_order: "BGR" (Caffe) or "RGB".
+    scale: multiplier on 0..255 pixels (1 for Caffe, 1/255 for torchvision).
+    mean: per-channel tuple, or a mean image [h, w, 3] (centre-cropped to
+    input_size), in network channel order and scaled units.
+    std: per-channel divisor (1 for Caffe).
+    resize: side used by the resize step for images not already input-sized.
+    resize_mode: "warp" (both sides to ``resize``) or "shorter_side".
+    class_names: names of the output classes, when known.
+    """
+
+    input_size: tuple[int, int]
+    channel_order: str = "BGR"
+    scale: float = 1.0
+    mean: tuple[float, ...] | np.ndarray = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    resize: int | None = None
+    resize_mode: str = "warp"
+    class_names: tuple[str, ...] | None = None
+
+    def mean_array(self) -> np.ndarray:
+        """[3] or [H, W, 3] float32, a mean image centre-cropped to input_size."""
+        mean = np.asarray(self.mean, np.float32)
+        if mean.ndim == 3:
+            mean = center_crop(mean, self.input_size)
+        return mean
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["mean"] = np.asarray(self.mean).tolist()
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "PreprocessSpec":
+        d = dict(d)
+        mean = np.asarray(d["mean"], np.float32)
+        d["mean"] = mean if mean.ndim == 3 else tuple(float(v) for v in mean)
+        for key in ("input_size", "std", "class_names"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def center_crop(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """img: [..., H, W, C] -> [..., size[0], size[1], C], centred (Caffe's offsets)."""
+    h, w = img.shape[-3:-1]
+    th, tw = size
+    if h < th or w < tw:
+        raise InputImageError(f"cannot centre-crop {h}x{w} to {th}x{tw}: image is smaller")
+    top, left = (h - th) // 2, (w - tw) // 2
+    return img[..., top : top + th, left : left + tw, :]
+
+
+def _resize_one(img: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    h, w = img.shape[:2]
+    side = spec.resize or max(spec.input_size)
+    if spec.resize_mode == "shorter_side":
+        if h <= w:
+            size = (side, max(side, round(w * side / h)))
+        else:
+            size = (max(side, round(h * side / w)), side)
+    else:
+        size = (max(side, spec.input_size[0]), max(side, spec.input_size[1]))
+    out = Image.fromarray(img).resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return center_crop(np.asarray(out), spec.input_size)
+
+
+def check_images(images) -> np.ndarray:
+    """Validates RGB uint8 images; returns [B, H, W, 3] (a single [H, W, 3] gains B=1)."""
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8:
+        hint = ""
+        if np.issubdtype(arr.dtype, np.floating):
+            hint = " (for floats in 0..1 use (x * 255).round().astype(np.uint8))"
+        raise InputImageError(f"expected RGB images as uint8 in 0..255, got dtype {arr.dtype}{hint}")
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise InputImageError(
+            f"expected RGB images shaped [B, H, W, 3] or [H, W, 3], got shape {arr.shape}"
+            " (convert grayscale or RGBA images to RGB first)"
+        )
+    return arr
+
+
+def preprocess(images, spec: PreprocessSpec) -> np.ndarray:
+    """images: [B, H, W, 3] or [H, W, 3] uint8 RGB -> [B, h, w, 3] float32 network input."""
+    arr = check_images(images)
+    if arr.shape[1:3] != tuple(spec.input_size):
+        arr = np.stack([_resize_one(img, spec) for img in arr])
+    x = arr.astype(np.float32)
+    if spec.channel_order == "BGR":
+        x = x[..., ::-1]
+    x = x * np.float32(spec.scale) - spec.mean_array()
+    return (x / np.asarray(spec.std, np.float32)).astype(np.float32)
+
+
+def deprocess(x, spec: PreprocessSpec) -> np.ndarray:
+    """x: [B, h, w, 3] network input -> [B, h, w, 3] uint8 RGB (clipped, rounded)."""
+    x = np.asarray(x, np.float32) * np.asarray(spec.std, np.float32) + spec.mean_array()
+    x = x / np.float32(spec.scale)
+    if spec.channel_order == "BGR":
+        x = x[..., ::-1]
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)

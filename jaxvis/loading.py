@@ -1,0 +1,53 @@
+"""``load_model``: a registry name (or a jaxvis model directory) plus weights -> Net."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+
+from jaxvis import weights as W
+from jaxvis.data.preprocess import PreprocessSpec
+from jaxvis.errors import JaxvisError
+from jaxvis.models.registry import get_model_def
+from jaxvis.net import Net, init_params, param_shapes
+from jaxvis.weights import checkpoint
+
+
+def load_model(
+    model: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    prototxt: str | os.PathLike | None = None,
+    mean=None,
+    class_names=None,
+    group_impl: str = "split",
+) -> Net:
+    """model: a registry name ("caffenet", "vgg_s", ...) or a jaxvis model directory.
+    weights: .caffemodel (with optional ``prototxt`` to check the architecture),
+    torchvision state dict (.pth/.pt/.safetensors/.npz), a jaxvis model
+    directory, or None for random weights from ``seed``.
+    mean: override the mean (3 values, a Caffe .binaryproto or an .npy image).
+    class_names: a sequence or a text file, one class per line.
+    """
+    if checkpoint.is_checkpoint(model) and weights is None:
+        weights = model
+        model = checkpoint.read_meta(model)["model"]
+    definition = get_model_def(os.fspath(model))
+    spec = definition.spec
+    if weights is None:
+        params = init_params(definition, seed)
+    else:
+        params = W.load_params(definition, weights, prototxt)
+        if checkpoint.is_checkpoint(weights):
+            spec = PreprocessSpec.from_json(checkpoint.read_meta(weights)["spec"])
+    W.check_param_shapes(params, param_shapes(definition), os.fspath(weights or definition.name))
+    if mean is not None:
+        spec = dataclasses.replace(spec, mean=W.load_mean(mean))
+    if class_names is not None:
+        spec = dataclasses.replace(spec, class_names=W.load_class_names(class_names))
+    if group_impl not in ("split", "xla"):
+        raise JaxvisError(f"group_impl must be 'split' or 'xla', got {group_impl!r}")
+    return Net(definition, jax.device_put(params), spec, group_impl)

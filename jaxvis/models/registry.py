@@ -1,0 +1,29 @@
+"""Model name -> architecture and preprocessing."""
+
+from __future__ import annotations
+
+from jaxvis.errors import UnknownModelError
+from jaxvis.models import alexnet, caffenet, demo, torchvision_alexnet, vgg_s, zfnet
+from jaxvis.models.definition import ModelDef
+
+_MODELS: dict[str, ModelDef] = {
+    m.MODEL.name: m.MODEL for m in (caffenet, alexnet, vgg_s, zfnet, torchvision_alexnet, demo)
+}
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(_MODELS)
+
+
+def get_model_def(name: str) -> ModelDef:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; known models: {', '.join(_MODELS)}"
+        ) from None
+
+
+def register(definition: ModelDef) -> None:
+    """Adds an architecture (e.g. a demo variant) under ``definition.name``."""
+    _MODELS[definition.name] = definition

@@ -1,0 +1,99 @@
+"""A network with its weights: the object users and later stages work with."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxvis.data import preprocess as pp
+from jaxvis.errors import InputImageError, UnitError
+from jaxvis.models.definition import ModelDef
+from jaxvis.models.geometry import LayerInfo
+from jaxvis.models.sequential import SequentialNet
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Net:
+    """definition: the architecture; params: {layer: {"kernel", "bias"}};
+    spec: preprocessing (may differ from the registry's, e.g. a mean image)."""
+
+    definition: ModelDef
+    params: dict
+    spec: pp.PreprocessSpec
+    group_impl: str = "split"
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Blob names in forward order."""
+        return self.definition.layer_names
+
+    @functools.cached_property
+    def module(self) -> SequentialNet:
+        return SequentialNet(self.definition.layers, group_impl=self.group_impl)
+
+    @functools.cached_property
+    def table(self) -> list[LayerInfo]:
+        """Per-blob shape, receptive field and parameter count."""
+        return self.definition.table()
+
+    def layer(self, name: str) -> LayerInfo:
+        for info in self.table:
+            if info.name == name:
+                return info
+        raise UnitError(f"{self.name} has no layer {name!r}; its layers are: {', '.join(self.layer_names)}")
+
+    def apply(self, params: dict, x: jax.Array, until: str | None = None) -> dict[str, jax.Array]:
+        """Pure forward: params, x [B, H, W, 3] -> {blob: array}; jit/vmap/grad freely."""
+        return self.module.apply({"params": params}, x, until=until)
+
+    @functools.cached_property
+    def _jitted(self):
+        return jax.jit(self.apply, static_argnames="until")
+
+    def blobs(self, x, until: str | None = None) -> dict[str, jax.Array]:
+        """x: [B, H, W, 3] float32 network input -> every named blob (conv [B,H,W,C], fc [B,C])."""
+        x = jnp.asarray(x, jnp.float32)
+        expected = self.definition.input_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise InputImageError(
+                f"{self.name} expects input [B, {expected[0]}, {expected[1]}, {expected[2]}] "
+                f"(use net.preprocess on uint8 RGB images), got shape {tuple(x.shape)}"
+            )
+        if until is not None:
+            self.layer(until)
+        out = self._jitted(self.params, x, until=until)
+        return {name: out[name] for name in self.layer_names if name in out}  # forward order
+
+    def preprocess(self, images) -> np.ndarray:
+        """[B, H, W, 3] or [H, W, 3] uint8 RGB, any size -> [B, h, w, 3] float32 network input."""
+        return pp.preprocess(images, self.spec)
+
+    def deprocess(self, x) -> np.ndarray:
+        """[B, h, w, 3] network input -> [B, h, w, 3] uint8 RGB for display."""
+        return pp.deprocess(x, self.spec)
+
+    def num_parameters(self) -> int:
+        return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(self.params))
+
+
+def init_params(definition: ModelDef, seed: int = 0) -> dict:
+    """Random parameters (He-normal kernels, zero biases) from ``seed``."""
+    module = SequentialNet(definition.layers)
+    x = jnp.zeros((1, *definition.input_shape), jnp.float32)
+    return jax.jit(module.init)(jax.random.key(seed), x)["params"]
+
+
+def param_shapes(definition: ModelDef) -> dict:
+    """{layer: {"kernel": shape, "bias": shape}} without allocating anything."""
+    module = SequentialNet(definition.layers)
+    x = jax.ShapeDtypeStruct((1, *definition.input_shape), jnp.float32)
+    abstract = jax.eval_shape(module.init, jax.random.key(0), x)["params"]
+    return jax.tree_util.tree_map(lambda a: tuple(a.shape), abstract)

@@ -1,0 +1,62 @@
+"""Max pooling with Caffe's or PyTorch's output-size rule, and adaptive average pooling."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+    """Output length of a pooling window sweep over ``size`` input positions.
+
+    Caffe (``ceil=True``): ``ceil((size + 2 pad - kernel) / stride) + 1``, minus
+    one when the last window would start inside the padding. PyTorch's default
+    (``ceil=False``) uses floor. Both drop a window that starts in the padding.
+    """
+    span = size + 2 * pad - kernel
+    if span < 0:
+        raise ValueError(f"pooling window {kernel} (pad {pad}) is larger than its input {size}")
+    out = (math.ceil(span / stride) if ceil else span // stride) + 1
+    if pad > 0 and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def max_pool(x: jax.Array, *, kernel: int, stride: int, pad: int = 0, ceil: bool = True) -> jax.Array:
+    """x: [B, H, W, C] -> [B, H', W', C]; padded positions never win (-inf)."""
+    pads = []
+    for size in x.shape[1:3]:
+        out = pool_output_size(size, kernel, stride, pad, ceil)
+        high = (out - 1) * stride + kernel - size - pad
+        pads.append((pad, high))
+    # A negative high pad means the last rows are never covered: drop them.
+    crop = tuple(slice(0, x.shape[1 + i] + min(0, hi)) for i, (_, hi) in enumerate(pads))
+    x = x[:, crop[0], crop[1], :]
+    padding = ((0, 0), *((lo, max(0, hi)) for lo, hi in pads), (0, 0))
+    return lax.reduce_window(
+        x, -jnp.inf, lax.max, (1, kernel, kernel, 1), (1, stride, stride, 1), padding
+    )
+
+
+def _adaptive_matrix(size: int, out: int) -> np.ndarray:
+    """[out, size] averaging matrix with PyTorch's AdaptiveAvgPool bin edges."""
+    m = np.zeros((out, size), np.float32)
+    for i in range(out):
+        start = (i * size) // out
+        end = -((-(i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def adaptive_avg_pool(x: jax.Array, output: int) -> jax.Array:
+    """x: [B, H, W, C] -> [B, output, output, C] (identity when H = W = output)."""
+    h, w = x.shape[1:3]
+    if (h, w) == (output, output):
+        return x
+    mh = jnp.asarray(_adaptive_matrix(h, output))
+    mw = jnp.asarray(_adaptive_matrix(w, output))
+    return jnp.einsum("oh,pw,bhwc->bopc", mh, mw, x, precision=lax.Precision.HIGHEST)

@@ -1,0 +1,79 @@
+"""Weight import: Caffe, torchvision state dicts, jaxvis checkpoints."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxvis.errors import ArchitectureMismatchError, WeightsFileError
+from jaxvis.models.definition import ModelDef
+from jaxvis.weights import checkpoint
+from jaxvis.weights.caffe import load_caffe_params, read_mean_binaryproto
+from jaxvis.weights.torch_state import load_torchvision_params
+
+TORCH_EXTS = (".pth", ".pt", ".safetensors", ".npz")
+
+
+def check_param_shapes(params: dict, expected: dict, source: str) -> None:
+    """expected: {layer: {name: shape}}; raises naming the first mismatch."""
+    for layer, entries in expected.items():
+        if layer not in params:
+            raise ArchitectureMismatchError(f"{source}: no weights for layer {layer!r}")
+        for name, shape in entries.items():
+            found = tuple(np.shape(params[layer].get(name)))
+            if found != tuple(shape):
+                raise ArchitectureMismatchError(
+                    f"{source}: layer {layer!r} {name} has shape {found}, expected {tuple(shape)}"
+                )
+    extra = sorted(set(params) - set(expected))
+    if extra:
+        raise ArchitectureMismatchError(f"{source}: unexpected layer(s) {', '.join(extra)}")
+
+
+def load_params(definition: ModelDef, weights: str | os.PathLike, prototxt=None) -> dict:
+    """Reads ``weights`` (caffemodel, state dict, or jaxvis checkpoint directory)."""
+    path = os.fspath(weights)
+    if not os.path.exists(path):
+        raise WeightsFileError(f"weights file {path!r} does not exist")
+    if os.path.isdir(path):
+        meta, params, _ = checkpoint.load(path)
+        if meta["model"] != definition.name:
+            raise ArchitectureMismatchError(
+                f"{path}: holds weights of {meta['model']!r}, not {definition.name!r}"
+            )
+        return params
+    if path.lower().endswith(TORCH_EXTS):
+        return load_torchvision_params(definition, path)
+    return load_caffe_params(definition, path, prototxt)
+
+
+def load_mean(mean) -> tuple[float, ...] | np.ndarray:
+    """A per-channel tuple, or a mean image from .binaryproto (Caffe) or .npy ([H,W,3])."""
+    if isinstance(mean, (str, os.PathLike)):
+        path = os.fspath(mean)
+        if not os.path.isfile(path):
+            raise WeightsFileError(f"mean file {path!r} does not exist")
+        if path.endswith(".npy"):
+            arr = np.load(path).astype(np.float32)
+            if arr.ndim != 3 or arr.shape[-1] != 3:
+                raise WeightsFileError(f"{path}: mean image has shape {arr.shape}, expected [H, W, 3]")
+            return arr
+        return read_mean_binaryproto(path)
+    values = tuple(float(v) for v in mean)
+    if len(values) != 3:
+        raise WeightsFileError(f"mean must have 3 per-channel values, got {len(values)}")
+    return values
+
+
+def load_class_names(names) -> tuple[str, ...]:
+    """A sequence, or a text file with one class per line (Caffe's
+    synset_words.txt "n01440764 tench, Tinca tinca" keeps the words)."""
+    if isinstance(names, (str, os.PathLike)):
+        with open(names, encoding="utf-8") as f:
+            lines = [line.strip() for line in f if line.strip()]
+        return tuple(
+            line.split(" ", 1)[1] if line[:1] == "n" and line.split(" ", 1)[0][1:].isdigit() and " " in line else line
+            for line in lines
+        )
+    return tuple(str(n) for n in names)

@@ -1,0 +1,54 @@
+"""Architecture facts known independently of jaxvis: parameter counts,
+receptive fields, output sizes; and the table matches the real blobs."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxvis
+from jaxvis.errors import UnknownModelError
+from jaxvis.models import get_model_def, parameter_count
+from jaxvis.models.sequential import SequentialNet
+
+
+@pytest.mark.parametrize(
+    "name,count",
+    [("caffenet", 60_965_224), ("alexnet", 60_965_224), ("vgg_s", 102_908_520), ("torchvision_alexnet", 61_100_840)],
+)
+def test_parameter_counts(name, count):
+    d = get_model_def(name)
+    assert parameter_count(d.layers, d.input_shape) == count
+
+
+def test_caffenet_receptive_fields():
+    table = {i.name: i for i in get_model_def("caffenet").table()}
+    assert {n: table[n].rf_size for n in ("conv1", "conv2", "conv3", "conv4", "conv5")} == {
+        "conv1": 11, "conv2": 51, "conv3": 99, "conv4": 131, "conv5": 163,
+    }
+    assert [table[n].rf_stride for n in ("conv1", "conv2", "conv3", "pool5")] == [4, 8, 16, 32]
+    assert table["fc6"].rf_size is None  # the whole image
+
+
+def test_published_output_sizes():
+    sizes = lambda name: {i.name: i.shape for i in get_model_def(name).table()}  # noqa: E731
+    vgg, zf = sizes("vgg_s"), sizes("zfnet")
+    # Chatfield et al. 2014 / SPEC: 109 -> 37 -> 33 -> 17 -> 6; Zeiler & Fergus Fig. 3: 110 -> 55 -> 26 -> 13 -> 6.
+    assert [vgg[n][:2] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == [(109, 109), (37, 37), (33, 33), (17, 17), (6, 6)]
+    assert vgg["conv5"][2] == 512
+    assert [zf[n][:2] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == [(110, 110), (55, 55), (26, 26), (13, 13), (6, 6)]
+
+
+@pytest.mark.parametrize("name", jaxvis.model_names())
+def test_table_matches_traced_blobs(name):
+    d = get_model_def(name)
+    x = jax.ShapeDtypeStruct((2, *d.input_shape), jnp.float32)
+    module = SequentialNet(d.layers)
+    shapes = jax.eval_shape(lambda x: module.init_with_output(jax.random.key(0), x)[0], x)
+    assert list(shapes) == list(d.layer_names) or sorted(shapes) == sorted(d.layer_names)
+    for info in d.table():
+        assert shapes[info.name].shape == (2, *info.shape), info.name
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(UnknownModelError, match="known models: caffenet, alexnet, vgg_s"):
+        jaxvis.load_model("resnet50")
