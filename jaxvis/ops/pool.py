@@ -27,19 +27,26 @@ def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) 
 
 
 def max_pool(x: jax.Array, *, kernel: int, stride: int, pad: int = 0, ceil: bool = True) -> jax.Array:
-    """x: [B, H, W, C] -> [B, H', W', C]; padded positions never win (-inf)."""
-    pads = []
+    """x: [B, H, W, C] -> [B, H', W', C]; padded positions never win (-inf).
+
+    Computed as the maximum of the kernel*kernel strided views of the padded
+    input: the same numbers as ``lax.reduce_window``, but its gradient is
+    elementwise selects, several times faster on CPU than select-and-scatter.
+    """
+    outs, pads = [], []
     for size in x.shape[1:3]:
         out = pool_output_size(size, kernel, stride, pad, ceil)
-        high = (out - 1) * stride + kernel - size - pad
-        pads.append((pad, high))
+        outs.append(out)
+        pads.append((pad, (out - 1) * stride + kernel - size - pad))
     # A negative high pad means the last rows are never covered: drop them.
-    crop = tuple(slice(0, x.shape[1 + i] + min(0, hi)) for i, (_, hi) in enumerate(pads))
-    x = x[:, crop[0], crop[1], :]
-    padding = ((0, 0), *((lo, max(0, hi)) for lo, hi in pads), (0, 0))
-    return lax.reduce_window(
-        x, -jnp.inf, lax.max, (1, kernel, kernel, 1), (1, stride, stride, 1), padding
-    )
+    x = x[:, : x.shape[1] + min(0, pads[0][1]), : x.shape[2] + min(0, pads[1][1]), :]
+    xp = jnp.pad(x, ((0, 0), *((lo, max(0, hi)) for lo, hi in pads), (0, 0)), constant_values=-jnp.inf)
+    (oh, ow), y = outs, None
+    for di in range(kernel):
+        for dj in range(kernel):
+            view = xp[:, di : di + stride * (oh - 1) + 1 : stride, dj : dj + stride * (ow - 1) + 1 : stride, :]
+            y = view if y is None else jnp.maximum(y, view)
+    return y
 
 
 def _adaptive_matrix(size: int, out: int) -> np.ndarray:
