@@ -17,6 +17,7 @@ from jaxvis.errors import (
 from jaxvis.loading import load_model
 from jaxvis.models import LayerInfo, ModelDef, get_model_def, model_names
 from jaxvis.net import Net
+from jaxvis.optimize import VisResult, visualize
 
 __version__ = "0.1.0"
 
@@ -29,8 +30,10 @@ __all__ = [
     "Net",
     "UnitError",
     "UnknownModelError",
+    "VisResult",
     "WeightsFileError",
     "get_model_def",
     "load_model",
     "model_names",
+    "visualize",
 ]

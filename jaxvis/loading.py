@@ -9,7 +9,7 @@ import jax
 
 from jaxvis import weights as W
 from jaxvis.data.preprocess import PreprocessSpec
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import JaxvisError, WeightsFileError
 from jaxvis.models.registry import get_model_def
 from jaxvis.net import Net, init_params, param_shapes
 from jaxvis.weights import checkpoint
@@ -28,7 +28,8 @@ def load_model(
     """model: a registry name ("caffenet", "vgg_s", ...) or a jaxvis model directory.
     weights: .caffemodel (with optional ``prototxt`` to check the architecture),
     torchvision state dict (.pth/.pt/.safetensors/.npz), a jaxvis model
-    directory, or None for random weights from ``seed``.
+    directory, "random" for random weights from ``seed``, or None: the weights
+    that ship with jaxvis (demo, demo_b), else random weights from ``seed``.
     mean: override the mean (3 values, a Caffe .binaryproto or an .npy image).
     class_names: a sequence or a text file, one class per line.
     """
@@ -37,7 +38,16 @@ def load_model(
         model = checkpoint.read_meta(model)["model"]
     definition = get_model_def(os.fspath(model))
     spec = definition.spec
-    if weights is None:
+    if weights is None and definition.shipped_weights:
+        if not checkpoint.is_checkpoint(definition.shipped_weights):
+            raise WeightsFileError(
+                f"the shipped weights of {definition.name} are missing from {definition.shipped_weights}; "
+                f"train them with `jaxvis train --config=configs/demo_train.py:{definition.name} --workdir=DIR` "
+                f"and copy DIR/model there, or pass weights='random'"
+            )
+        weights = definition.shipped_weights
+    if weights is None or (isinstance(weights, str) and weights == "random"):
+        weights = None
         params = init_params(definition, seed)
     else:
         params = W.load_params(definition, weights, prototxt)

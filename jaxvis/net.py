@@ -85,10 +85,21 @@ class Net:
 
 
 def init_params(definition: ModelDef, seed: int = 0) -> dict:
-    """Random parameters (He-normal kernels, zero biases) from ``seed``."""
+    """Random parameters from ``seed``: He-normal kernels, zero biases.
+
+    He-normal assumes unit-variance inputs; network inputs are pixels on the
+    spec's scale (std about 64 on Caffe's 0..255), so the first layer's
+    kernel is divided by that std and activations start near unit scale.
+    """
     module = SequentialNet(definition.layers)
     x = jnp.zeros((1, *definition.input_shape), jnp.float32)
-    return jax.jit(module.init)(jax.random.key(seed), x)["params"]
+    params = jax.jit(module.init)(jax.random.key(seed), x)["params"]
+    spec = definition.spec
+    input_std = 64.0 * spec.scale / float(np.mean(spec.std))
+    first = definition.layers[0].name
+    params = dict(params)
+    params[first] = dict(params[first], kernel=params[first]["kernel"] / input_std)
+    return params
 
 
 def param_shapes(definition: ModelDef) -> dict:

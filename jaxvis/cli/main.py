@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "inspect": ("jaxvis.cli.inspect_cmd", "print a model's layer table (shapes, receptive fields, parameters)"),
     "convert": ("jaxvis.cli.convert_cmd", "convert Caffe or PyTorch weights to a jaxvis model directory"),
+    "train": ("jaxvis.cli.train_cmd", "train a demo network on the generated shapes world (resumable)"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.models import geometry
@@ -12,7 +13,8 @@ from jaxvis.models import geometry
 class ModelDef:
     """name: registry key; layers: the layer tuple; spec: preprocessing;
     weight_format: "caffe" (OIHW, BGR) or "torchvision" (state-dict keys below);
-    torch_keys: {layer: state-dict prefix} for torchvision-format weights."""
+    torch_keys: {layer: state-dict prefix} for torchvision-format weights;
+    shipped: whether trained weights ship with jaxvis."""
 
     name: str
     layers: tuple
@@ -20,6 +22,17 @@ class ModelDef:
     description: str
     weight_format: str = "caffe"
     torch_keys: dict | None = None
+    shipped: bool = False  # trained weights ship in jaxvis/assets/models/<name>
+    # Multiplies the presets' learning rates (given in CaffeNet's units, where
+    # the toolbox's lr 100 was tuned) when the user does not set lr.
+    ascent_lr_scale: float = 1.0
+
+    @property
+    def shipped_weights(self) -> str | None:
+        """Directory of the weights that ship with jaxvis, if any."""
+        if not self.shipped:
+            return None
+        return os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "models", self.name)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -7,7 +7,8 @@ from jaxvis.models import alexnet, caffenet, demo, torchvision_alexnet, vgg_s, z
 from jaxvis.models.definition import ModelDef
 
 _MODELS: dict[str, ModelDef] = {
-    m.MODEL.name: m.MODEL for m in (caffenet, alexnet, vgg_s, zfnet, torchvision_alexnet, demo)
+    m.name: m
+    for m in (caffenet.MODEL, alexnet.MODEL, vgg_s.MODEL, zfnet.MODEL, torchvision_alexnet.MODEL, demo.MODEL, demo.MODEL_B)
 }
 
 

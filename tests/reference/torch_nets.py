@@ -242,3 +242,14 @@ if __name__ == "__main__":
         print(f"== {arch}: params {n:,}  build {t1 - t0:.2f}s  forward(b=1) {t2 - t1:.2f}s")
         for b, a in bl.items():
             print(f"  {b:8s} {str(a.shape):20s} std {a.std():.3g}")
+
+
+def run_until(model: nn.Module, x: torch.Tensor, blob_name: str) -> torch.Tensor:
+    """The NCHW (or [B, C]) tensor of one blob, with autograd; stops there."""
+    for _lname, blob, mod in model.plan:
+        if isinstance(mod, nn.Linear) and x.dim() == 4:
+            x = torch.flatten(x, 1)
+        x = mod(x)
+        if blob == blob_name:
+            return x
+    raise KeyError(blob_name)

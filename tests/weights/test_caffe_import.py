@@ -13,9 +13,9 @@ from tests.weights import prototxt_text
 
 # The demo architecture in Caffe layout, written out by hand.
 DEMO_SHAPES = {
-    "conv1": (32, 3, 5, 5), "conv2": (64, 32, 5, 5), "conv3": (96, 64, 3, 3),
-    "conv4": (96, 96, 3, 3), "conv5": (64, 96, 3, 3),
-    "fc6": (256, 64 * 4 * 4), "fc7": (256, 256), "fc8": (10, 256),
+    "conv1": (16, 3, 5, 5), "conv2": (32, 16, 5, 5), "conv3": (48, 32, 3, 3),
+    "conv4": (48, 48, 3, 3), "conv5": (48, 48, 3, 3),
+    "fc6": (256, 48 * 8 * 8), "fc7": (256, 256), "fc8": (10, 256),
 }
 
 
@@ -57,12 +57,12 @@ def test_every_param_lands_where_the_architecture_uses_it(encoding, tmp_path, rg
         np.testing.assert_array_equal(p[name]["kernel"], np.einsum("ocij->ijco", w))
         np.testing.assert_array_equal(p[name]["bias"], b)
 
-    # fc6: Caffe's row index runs over (C, H, W) of pool5 (64 x 4 x 4).
+    # fc6: Caffe's row index runs over (C, H, W) of pool5 (48 x 8 x 8).
     w6 = arrays["fc6"][0]
     rng = np.random.default_rng(1)
     for _ in range(50):
-        c, h, w_, o = rng.integers(64), rng.integers(4), rng.integers(4), rng.integers(256)
-        assert p["fc6"]["kernel"][(h * 4 + w_) * 64 + c, o] == w6[o, (c * 4 + h) * 4 + w_]
+        c, h, w_, o = rng.integers(48), rng.integers(8), rng.integers(8), rng.integers(256)
+        assert p["fc6"]["kernel"][(h * 8 + w_) * 48 + c, o] == w6[o, (c * 8 + h) * 8 + w_]
     for name in ("fc7", "fc8"):
         np.testing.assert_array_equal(p[name]["kernel"], arrays[name][0].T)
         np.testing.assert_array_equal(p[name]["bias"], arrays[name][1])
@@ -130,9 +130,9 @@ def test_prototxt_structure_is_checked(layers, message, version, tmp_path):
 
 def test_blob_shape_mismatch_names_layer_and_shapes(tmp_path):
     arrays = demo_arrays()
-    arrays["conv3"][0] = arrays["conv3"][0][:, :32]  # 32 input channels instead of 64
+    arrays["conv3"][0] = arrays["conv3"][0][:, :16]  # 16 input channels instead of 32
     write_caffemodel(tmp_path / "bad.caffemodel", demo_layers(arrays))
-    with pytest.raises(ArchitectureMismatchError, match=r"'conv3' weights has shape \(96, 32, 3, 3\), expected \(96, 64, 3, 3\)"):
+    with pytest.raises(ArchitectureMismatchError, match=r"'conv3' weights has shape \(48, 16, 3, 3\), expected \(48, 32, 3, 3\)"):
         jaxvis.load_model("demo", weights=tmp_path / "bad.caffemodel")
 
 

@@ -1,0 +1,13 @@
+"""Yosinski et al. 2015 Table 1, row 4, as an ascent preset.
+
+    python -c "import jaxvis; net = jaxvis.load_model('demo'); jaxvis.visualize(net, [('fc8', 0)], preset='row4')"
+
+The values live in jaxvis/optimize/presets.py (the one source of truth);
+this file exposes them to --config flags of the visualization jobs.
+"""
+
+from jaxvis.optimize.presets import preset
+
+
+def get_config():
+    return preset("row4")

@@ -1,0 +1,30 @@
+"""The four hyperparameter rows of Yosinski et al. 2015, Table 1, with the
+step counts and learning-rate policies of the reference toolbox's
+documentation (SPEC.md section 1). Row 3 is the paper's best single setting.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# name: (decay, blur_width, blur_every, norm_pct, contrib_pct, steps, lr_policy, lr, desired_progress)
+TABLE1 = {
+    "row1": (0.0, 0.5, 4, 50.0, 0.0, 500, "progress", 100.0, 2.0),
+    "row2": (0.3, 0.0, 0, 20.0, 0.0, 750, "constant", 100.0, 0.0),
+    "row3": (0.0001, 1.0, 4, 0.0, 0.0, 1000, "constant", 100.0, 0.0),
+    "row4": (0.0, 0.5, 4, 0.0, 90.0, 1000, "progress", 1e8, 2.0),
+    # No regularization at all: the baseline the paper improves on.
+    "none": (0.0, 0.0, 0, 0.0, 0.0, 1000, "constant", 100.0, 0.0),
+}
+FIELDS = ("decay", "blur_width", "blur_every", "norm_pct", "contrib_pct", "steps", "lr_policy", "lr", "desired_progress")
+
+
+def preset(name: str) -> ml_collections.ConfigDict:
+    """The named row as a config: decay, blur_width, blur_every, norm_pct,
+    contrib_pct, steps, lr_policy ("constant" | "progress"), lr (the constant
+    rate, or the progress policy's max), desired_progress, start."""
+    if name not in TABLE1:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}")
+    c = ml_collections.ConfigDict(dict(zip(FIELDS, TABLE1[name])))
+    c.start = "mean_plus_rand"
+    return c

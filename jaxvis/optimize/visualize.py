@@ -1,0 +1,140 @@
+"""``jaxvis.visualize``: regularized activation maximisation of many units,
+restarts and hyperparameter settings in one compiled program per layer."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxvis.errors import JaxvisError
+from jaxvis.optimize import regularizers as R
+from jaxvis.optimize.crop import plan_crop
+from jaxvis.optimize.ascent import LR_POLICIES, START_IMAGES, Theta, Units, ascend, start_images
+from jaxvis.optimize.presets import preset as load_preset
+from jaxvis.optimize.units import parse_unit
+
+log = logging.getLogger("jaxvis")
+OVERRIDES = ("steps", "lr", "desired_progress", "lr_policy", "decay", "blur_width", "blur_every",
+             "norm_pct", "contrib_pct", "start")
+
+
+@dataclasses.dataclass
+class VisResult:
+    """Arrays are [N_units, restarts, ...] in the order of ``units``."""
+
+    units: list[tuple[str, int, int, int]]
+    images: np.ndarray  # uint8 RGB [U, R, H, W, 3], de-processed best images
+    x: np.ndarray  # [U, R, H, W, C] float32 best images in network space
+    best_value: np.ndarray  # [U, R]
+    best_step: np.ndarray  # [U, R]
+    trace: np.ndarray  # [U, R, steps] objective per step
+    failed_step: np.ndarray  # [U, R] step where the value went non-finite, -1 if never
+    theta: dict
+
+
+def valid_bounds(spec) -> tuple[np.ndarray, np.ndarray]:
+    """Network-space images of pixel values 0 and 255 (per channel or per pixel)."""
+    mean, std = spec.mean_array(), np.asarray(spec.std, np.float32)
+    return (0.0 - mean) / std, (255.0 * spec.scale - mean) / std
+
+
+def theta_arrays(settings: dict, n: int) -> tuple[Theta, np.ndarray]:
+    """Broadcasts scalar or per-element settings to a Theta of [n] arrays, plus start kinds."""
+    def arr(name, dtype):
+        v = np.broadcast_to(np.asarray(settings[name]), (n,))
+        return jnp.asarray(v, dtype)
+
+    policy = np.vectorize(LR_POLICIES.index)(np.asarray(settings["lr_policy"]))
+    start = np.vectorize(START_IMAGES.index)(np.asarray(settings["start"]))
+    theta = Theta(
+        decay=arr("decay", jnp.float32), blur_width=arr("blur_width", jnp.float32),
+        blur_every=arr("blur_every", jnp.int32), norm_pct=arr("norm_pct", jnp.float32),
+        contrib_pct=arr("contrib_pct", jnp.float32),
+        lr_policy=jnp.asarray(np.broadcast_to(policy, (n,)), jnp.int32), lr=arr("lr", jnp.float32),
+        desired_progress=arr("desired_progress", jnp.float32), steps=arr("steps", jnp.int32),
+    )
+    return theta, np.broadcast_to(start, (n,))
+
+
+def check_settings(settings: dict) -> None:
+    for name, allowed in (("lr_policy", LR_POLICIES), ("start", START_IMAGES)):
+        bad = set(np.atleast_1d(np.asarray(settings[name])).tolist()) - set(allowed)
+        if bad:
+            raise JaxvisError(f"{name} must be one of {', '.join(allowed)}; got {', '.join(map(str, bad))}")
+    for name in ("norm_pct", "contrib_pct"):
+        v = np.asarray(settings[name], np.float64)
+        if np.any((v < 0) | (v > 100)):
+            raise JaxvisError(f"{name} is a percentile in 0..100, got {v.min()}..{v.max()}")
+    if np.any(np.asarray(settings["steps"]) < 0):
+        raise JaxvisError("steps must be >= 0")
+
+
+def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps: int | None = None,
+              use_crops: bool = True):
+    """Low-level batched run for one layer: every argument is a per-element
+    array [N] (settings values may be scalars). Returns an AscentOutput of numpy
+    arrays. ``use_crops``: compute the objective on receptive-field crops when
+    that is exact (crop.py); False forces the whole image."""
+    n = len(channels)
+    check_settings(settings)
+    theta, start = theta_arrays(settings, n)
+    max_steps = int(np.max(np.asarray(theta.steps))) if max_steps is None else max_steps
+    radius = R.blur_radius(float(np.max(np.asarray(theta.blur_width))))
+    spec = net.spec
+    shape = net.definition.input_shape
+    mean = jnp.asarray(spec.mean_array())
+    std = jnp.asarray(np.asarray(spec.std, np.float32))
+    x0 = jax.vmap(lambda k, s: start_images(k, s, shape, mean, spec.scale, std))(keys, jnp.asarray(start))
+    lower, upper = (jnp.asarray(b) for b in valid_bounds(spec))
+    units = Units(jnp.asarray(channels, jnp.int32), jnp.asarray(ys, jnp.int32), jnp.asarray(xs, jnp.int32))
+    plan, y0, cx0 = plan_crop(net.layer(layer), ys, xs, shape[:2]) if use_crops else (None, ys, xs)
+    corner = (jnp.asarray(y0, jnp.int32), jnp.asarray(cx0, jnp.int32)) if plan else None
+    out = ascend(net.apply, net.params, x0, units, theta, lower, upper, layer=layer,
+                 spatial=net.layer(layer).spatial, max_steps=max_steps, radius=radius,
+                 crop=plan, crop_corner=corner)
+    return jax.tree_util.tree_map(np.asarray, out)
+
+
+def visualize(net, units, preset: str = "row3", restarts: int = 9, seed: int = 0, **overrides) -> VisResult:
+    """Optimises an image for each unit, ``restarts`` times (restart r starts
+    from key fold_in(seed, r), the same for every unit). ``overrides`` replace
+    preset values: steps, lr, desired_progress, lr_policy, decay, blur_width,
+    blur_every, norm_pct, contrib_pct, start. Without an lr override the
+    preset's lr is multiplied by the model's ``ascent_lr_scale`` (1 for the
+    Caffe zoo, 100 for the demo networks); ``result.theta`` holds what ran."""
+    unknown = set(overrides) - set(OVERRIDES)
+    if unknown:
+        raise JaxvisError(f"unknown override(s) {', '.join(sorted(unknown))}; known: {', '.join(OVERRIDES)}")
+    settings = load_preset(preset).to_dict()
+    settings["lr"] *= net.definition.ascent_lr_scale  # presets are in CaffeNet's units
+    settings.update(overrides)
+    parsed = [parse_unit(net, u) for u in units]
+    if restarts < 1:
+        raise JaxvisError(f"restarts must be >= 1, got {restarts}")
+    steps = int(settings["steps"])
+    u_count, shape = len(parsed), net.definition.input_shape
+    best_x = np.zeros((u_count, restarts, *shape), np.float32)
+    best_value = np.zeros((u_count, restarts), np.float32)
+    best_step = np.zeros((u_count, restarts), np.int32)
+    failed = np.full((u_count, restarts), -1, np.int32)
+    trace = np.zeros((u_count, restarts, steps), np.float32)
+    restart_keys = jax.vmap(lambda r: jax.random.fold_in(jax.random.key(seed), r))(jnp.arange(restarts))
+    for layer in dict.fromkeys(p[0] for p in parsed):
+        idx = [i for i, p in enumerate(parsed) if p[0] == layer]
+        cols = np.array([parsed[i][1:] for i in idx]).repeat(restarts, axis=0)
+        keys = jnp.tile(restart_keys, len(idx))
+        out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings)
+        best_x[idx] = out.best_x.reshape(len(idx), restarts, *shape)
+        best_value[idx] = out.best_value.reshape(len(idx), restarts)
+        best_step[idx] = out.best_step.reshape(len(idx), restarts)
+        failed[idx] = out.failed_step.reshape(len(idx), restarts)
+        trace[idx] = out.trace.reshape(len(idx), restarts, steps)
+    for u, r in zip(*np.nonzero(failed >= 0)):
+        log.warning("unit %s restart %d: objective or image became non-finite at step %d; kept its last finite image",
+                    parsed[u], r, failed[u, r])
+    images = net.deprocess(best_x.reshape(-1, *shape)).reshape(u_count, restarts, *shape[:2], 3)
+    return VisResult(parsed, images, best_x, best_value, best_step, trace, failed, settings)

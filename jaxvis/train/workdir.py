@@ -1,0 +1,42 @@
+"""A training workdir remembers the config that created it and refuses another."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from jaxvis.errors import JaxvisError
+
+CONFIG_FILE = "config.json"
+# Keys that may change between runs of one workdir without changing what is trained.
+FREE_KEYS = frozenset({"log_every"})
+
+
+def _diff(old: dict, new: dict) -> list[str]:
+    keys = sorted((set(old) | set(new)) - FREE_KEYS)
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def claim(workdir: str, config: dict) -> bool:
+    """Creates ``workdir`` for ``config`` or checks it was made with the same
+    config. Returns True when the workdir already existed (a resume)."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    config = json.loads(json.dumps(config))  # tuples -> lists, as stored
+    if os.path.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+        changes = _diff(old, config)
+        if changes:
+            raise JaxvisError(
+                f"workdir {workdir} was created with a different config ({'; '.join(changes)}); "
+                "use a new --workdir, or the original config to resume"
+            )
+        return True
+    if os.path.isdir(os.path.join(workdir, "checkpoints")):
+        raise JaxvisError(f"workdir {workdir} holds checkpoints but no {CONFIG_FILE}; refusing to train on top of them")
+    os.makedirs(workdir, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(config, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return False

@@ -1,0 +1,85 @@
+"""A tiny training run: the loss falls, checkpoints are written, a killed run
+resumes to exactly the uninterrupted result, and a workdir refuses a config
+or architecture that is not its own."""
+
+import numpy as np
+import pytest
+
+from configs import demo_train
+from jaxvis.data import shapes
+from jaxvis.errors import JaxvisError
+from jaxvis.train import trainer
+from jaxvis.weights import checkpoint
+
+
+def tiny_config(**overrides):
+    c = demo_train.get_config("demo")
+    c.update(dict(batch_size=32, images_per_epoch=128, epochs=3, eval_images=64, warmup_steps=1,
+                  learning_rate=1e-3, export_epochs=(1, 2), log_every=4))
+    c.update(overrides)
+    return c
+
+
+def _params(path):
+    return checkpoint.load(path)[1]
+
+
+def test_tiny_run_learns_writes_and_resumes(tmp_path, monkeypatch):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import jaxvis
+    from jaxvis.data.preprocess import preprocess
+
+    config = tiny_config()
+    info = trainer.train_and_evaluate(config, str(tmp_path / "a"))
+    assert info["steps"] == 12
+    for epoch in (1, 2, 3):
+        assert checkpoint.is_checkpoint(tmp_path / "a" / "evolution" / f"epoch_{epoch:03d}")
+    assert (tmp_path / "a" / "checkpoints" / "12").is_dir()
+
+    # The loss on held-out images fell from the initial weights to the trained ones.
+    images, labels = shapes.make_batch(config.eval_seed, 0, 256)
+    def loss(net):
+        logits = net.blobs(preprocess(images, net.spec), until="fc8")["fc8"]
+        return float(optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(labels)).mean())
+    trained = jaxvis.load_model(str(tmp_path / "a" / "model"))
+    initial = jaxvis.load_model("demo", weights="random", seed=config.seed)
+    initial = jaxvis.Net(initial.definition, initial.params, trained.spec)
+    assert loss(trained) < loss(initial) - 0.02
+
+    # Kill a second run during epoch 2, then re-run the same command.
+    real = shapes.make_batch
+    def dying(seed, start, count, *a, **k):
+        if seed == config.data_seed and start >= 6 * config.batch_size:
+            raise KeyboardInterrupt
+        return real(seed, start, count, *a, **k)
+    monkeypatch.setattr(shapes, "make_batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_and_evaluate(config, str(tmp_path / "b"))
+    monkeypatch.setattr(shapes, "make_batch", real)
+    assert not (tmp_path / "b" / "model").exists()
+    resumed = trainer.train_and_evaluate(config, str(tmp_path / "b"))
+    assert resumed["steps"] == 12
+    a, b = _params(tmp_path / "a" / "model"), _params(tmp_path / "b" / "model")
+    for layer in a:
+        for k in a[layer]:
+            np.testing.assert_allclose(b[layer][k], a[layer][k], rtol=1e-6, atol=1e-7, err_msg=f"{layer}/{k}")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's aborted restore
+def test_workdir_refuses_other_config_or_architecture(tmp_path):
+    config = tiny_config(epochs=1, export_epochs=(1,))
+    trainer.train_and_evaluate(config, str(tmp_path / "w"))
+    with pytest.raises(JaxvisError, match=r"different config \(learning_rate: 0.001 -> 0.002\)"):
+        trainer.train_and_evaluate(tiny_config(epochs=1, export_epochs=(1,), learning_rate=2e-3), str(tmp_path / "w"))
+    with pytest.raises(JaxvisError, match="model: 'demo' -> 'demo_b'"):
+        trainer.train_and_evaluate(tiny_config(epochs=1, export_epochs=(1,), model="demo_b"), str(tmp_path / "w"))
+    # Checkpoints of another architecture under a copied config are refused too.
+    import json, shutil
+    shutil.copytree(tmp_path / "w", tmp_path / "x")
+    other = tiny_config(epochs=1, export_epochs=(1,), model="demo_b")
+    (tmp_path / "x" / "config.json").write_text(json.dumps(json.loads(json.dumps(other.to_dict()))))
+    with pytest.raises(JaxvisError, match="does not fit demo_b"):
+        trainer.train_and_evaluate(other, str(tmp_path / "x"))
