@@ -84,6 +84,11 @@ class Net:
         return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(self.params))
 
 
+def input_std(spec: pp.PreprocessSpec) -> float:
+    """Typical std of network inputs: pixels (std about 64 on 0..255) in the spec's units."""
+    return 64.0 * spec.scale / float(np.mean(spec.std))
+
+
 def init_params(definition: ModelDef, seed: int = 0) -> dict:
     """Random parameters from ``seed``: He-normal kernels, zero biases.
 
@@ -94,11 +99,9 @@ def init_params(definition: ModelDef, seed: int = 0) -> dict:
     module = SequentialNet(definition.layers)
     x = jnp.zeros((1, *definition.input_shape), jnp.float32)
     params = jax.jit(module.init)(jax.random.key(seed), x)["params"]
-    spec = definition.spec
-    input_std = 64.0 * spec.scale / float(np.mean(spec.std))
     first = definition.layers[0].name
     params = dict(params)
-    params[first] = dict(params[first], kernel=params[first]["kernel"] / input_std)
+    params[first] = dict(params[first], kernel=params[first]["kernel"] / input_std(definition.spec))
     return params
 
 

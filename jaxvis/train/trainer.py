@@ -25,7 +25,7 @@ from jaxvis.data.preprocess import preprocess
 from jaxvis.errors import JaxvisError
 from jaxvis.models.registry import get_model_def
 from jaxvis.models.sequential import SequentialNet
-from jaxvis.net import init_params
+from jaxvis.net import init_params, input_std
 from jaxvis.train import workdir as wd
 from jaxvis.weights import checkpoint
 
@@ -38,12 +38,11 @@ def _optimizer(config, definition, total_steps: int) -> optax.GradientTransforma
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, config.warmup_steps, total_steps, end_value=config.learning_rate * 0.01
     )
-    spec = definition.spec
-    input_std = 64.0 * spec.scale / float(np.mean(spec.std))
+    scale = input_std(definition.spec)
     first = definition.layers[0].name
     return optax.multi_transform(
         {
-            "first": optax.adamw(lambda step: schedule(step) / input_std, weight_decay=config.weight_decay),
+            "first": optax.adamw(lambda step: schedule(step) / scale, weight_decay=config.weight_decay),
             "rest": optax.adamw(schedule, weight_decay=config.weight_decay),
         },
         lambda params: {name: jax.tree_util.tree_map(lambda _: "first" if name == first else "rest", sub)
