@@ -14,12 +14,12 @@ screen by ``angle``, centred at ``(cy, cx)``::
     y = cy - radius * (u sin(angle) + v cos(angle))
 
 At angle 0 the triangle, the star and the heart's lobes point up; the arrow,
-the first cross arm, the first hexagon corner and the crescent's opening point
+the first cross arm and the crescent's opening point
 right.
 
 Ground truth (``Sample``): ``mask``, the pixels whose centre is inside the
 shape; ``box``, the tight half-open (y0, x0, y1, x1) around it; ``parts``,
-named points (y, x): vertices and ends (triangle, square and hexagon corners,
+named points (y, x): vertices and ends (triangle, square and frame corners,
 star tips, cross arm ends, arrow tip and tail, heart point, crescent horns;
 none for disk and ring), each moved ``PART_INSET`` = 1.5 px into the object so
 that it lies on object pixels even at the smallest size.
@@ -49,7 +49,7 @@ __all__ = ["CLASSES", "IMAGE_SIZE", "ObjectParams", "Sample", "make_batch", "mak
            "part_locations", "render", "render_background", "sample_params", "transform"]
 
 CLASSES: tuple[str, ...] = (
-    "disk", "ring", "square", "triangle", "star", "cross", "crescent", "heart", "arrow", "hexagon")
+    "disk", "ring", "square", "triangle", "star", "cross", "crescent", "heart", "arrow", "frame")
 IMAGE_SIZE = 64
 MIN_EXTENT, MAX_EXTENT = 0.25, 0.70  # object size 2 * radius, as a fraction of the side
 EDGE_MARGIN = 1.0  # px between the object's unit disk and the image border
@@ -88,6 +88,7 @@ class Sample:
 
 # --- The shapes, in object coordinates (u right, v up) inside the unit disk. ---
 RING_INNER = 0.55  # inner radius of the ring
+FRAME_INNER = 0.55  # the frame's hole, as a fraction of its outer half-side
 STAR_INNER = 0.4  # radius of the star's inner vertices
 CROSS_HALF_WIDTH = 0.3
 CROSS_ARM = float(np.sqrt(1.0 - CROSS_HALF_WIDTH**2))  # arm length: arm corners on the unit circle
@@ -130,7 +131,6 @@ _STAR = [(float(np.cos(a)), float(np.sin(a)), _halfplanes(np.array(  # tip direc
     [(0.0, 0.0), *_polar(STAR_INNER, [a - np.pi / 5]), *_polar(1.0, [a]), *_polar(STAR_INNER, [a + np.pi / 5])]))[1:3])
     for a in _TIPS]
 _TRIANGLE = _halfplanes(_polar(1.0, np.pi / 2 + 2 * np.pi * np.arange(3) / 3))
-_HEXAGON = _halfplanes(_polar(1.0, 2 * np.pi * np.arange(6) / 6))
 _HEART = _halfplanes(_heart_outline())
 _SQUARE_HALF = float(np.sqrt(0.5))
 
@@ -146,8 +146,11 @@ def _in_shape(label: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
             return (r2 <= 1.0) & (r2 >= RING_INNER**2)
         du = u - CRESCENT_CUT[0]
         return (r2 <= 1.0) & (du * du + v * v > CRESCENT_CUT[1] ** 2)
-    if name == "square":
-        return (np.abs(u) <= _SQUARE_HALF) & (np.abs(v) <= _SQUARE_HALF)
+    if name in ("square", "frame"):
+        side = np.maximum(np.abs(u), np.abs(v))
+        if name == "square":
+            return side <= _SQUARE_HALF
+        return (side <= _SQUARE_HALF) & (side >= FRAME_INNER * _SQUARE_HALF)
     if name == "cross":
         au, av = np.abs(u), np.abs(v)
         return ((au <= CROSS_HALF_WIDTH) & (av <= CROSS_ARM)) | ((av <= CROSS_HALF_WIDTH) & (au <= CROSS_ARM))
@@ -166,7 +169,7 @@ def _in_shape(label: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
             ok = (u * cu + v * cv <= _STAR_APOTHEM) | _in_convex(u, v, wedge)
             out = ok if out is None else out & ok
         return out
-    return _in_convex(u, v, {"triangle": _TRIANGLE, "hexagon": _HEXAGON}[name])
+    return _in_convex(u, v, _TRIANGLE)  # triangle
 
 
 def _part_table() -> dict[str, list[tuple[str, np.ndarray, np.ndarray]]]:
@@ -185,8 +188,8 @@ def _part_table() -> dict[str, list[tuple[str, np.ndarray, np.ndarray]]]:
         "star": radial("tip", _polar(1.0, _TIPS)),
         "cross": radial("arm", _polar(CROSS_ARM, np.pi / 2 * np.arange(4))),
         "arrow": [("tip", (ARROW_TIP, 0.0), (-1.0, 0.0)), ("tail", (ARROW_TAIL, 0.0), (1.0, 0.0))],
-        "hexagon": radial("corner", _polar(1.0, 2 * np.pi * np.arange(6) / 6)),
         "square": radial("corner", _polar(1.0, np.pi / 4 + np.pi / 2 * np.arange(4))),
+        "frame": radial("corner", _polar(1.0, np.pi / 4 + np.pi / 2 * np.arange(4))),
         "heart": [("point", (0.0, HEART_POINT), (0.0, 1.0))],
         "crescent": [("horn0", (hx, hy), (bu, bv)), ("horn1", (hx, -hy), (bu, -bv))],
     }

@@ -53,7 +53,7 @@ SPEC = PreprocessSpec(
     mean=(128.0, 128.0, 128.0),
     resize=INPUT_SIZE,
     resize_mode="warp",
-    class_names=("disk", "ring", "square", "triangle", "star", "cross", "crescent", "heart", "arrow", "hexagon"),
+    class_names=("disk", "ring", "square", "triangle", "star", "cross", "crescent", "heart", "arrow", "frame"),
 )
 
 MODEL = ModelDef(

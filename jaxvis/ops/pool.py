@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -29,9 +30,11 @@ def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) 
 def max_pool(x: jax.Array, *, kernel: int, stride: int, pad: int = 0, ceil: bool = True) -> jax.Array:
     """x: [B, H, W, C] -> [B, H', W', C]; padded positions never win (-inf).
 
-    Computed as the maximum of the kernel*kernel strided views of the padded
-    input: the same numbers as ``lax.reduce_window``, but its gradient is
-    elementwise selects, several times faster on CPU than select-and-scatter.
+    Computed separably: the maximum over ``kernel`` row-strided views, then
+    over ``kernel`` column-strided views of that. The same numbers as
+    ``lax.reduce_window``, but its gradient is elementwise selects on
+    strided slices, several times faster on CPU than select-and-scatter (and
+    about twice as fast as taking all kernel*kernel views at once).
     """
     outs, pads = [], []
     for size in x.shape[1:3]:
@@ -41,12 +44,10 @@ def max_pool(x: jax.Array, *, kernel: int, stride: int, pad: int = 0, ceil: bool
     # A negative high pad means the last rows are never covered: drop them.
     x = x[:, : x.shape[1] + min(0, pads[0][1]), : x.shape[2] + min(0, pads[1][1]), :]
     xp = jnp.pad(x, ((0, 0), *((lo, max(0, hi)) for lo, hi in pads), (0, 0)), constant_values=-jnp.inf)
-    (oh, ow), y = outs, None
-    for di in range(kernel):
-        for dj in range(kernel):
-            view = xp[:, di : di + stride * (oh - 1) + 1 : stride, dj : dj + stride * (ow - 1) + 1 : stride, :]
-            y = view if y is None else jnp.maximum(y, view)
-    return y
+    for axis, out in ((1, outs[0]), (2, outs[1])):
+        views = [lax.slice_in_dim(xp, d, d + stride * (out - 1) + 1, stride, axis) for d in range(kernel)]
+        xp = functools.reduce(jnp.maximum, views)
+    return xp
 
 
 def _adaptive_matrix(size: int, out: int) -> np.ndarray:

@@ -32,7 +32,7 @@ EXPECTED_PARTS = {
     "crescent": {"horn0", "horn1"},
     "heart": {"point"},
     "arrow": {"tip", "tail"},
-    "hexagon": {f"corner{k}" for k in range(6)},
+    "frame": {f"corner{k}" for k in range(4)},
 }
 
 
@@ -126,7 +126,7 @@ def test_parts_are_named_and_lie_on_the_object():
         ("ring", math.pi * (1.0 - 0.55**2)),
         ("square", 2.0),
         ("triangle", 3.0 * math.sqrt(3.0) / 4.0),
-        ("hexagon", 3.0 * math.sqrt(3.0) / 2.0),
+        ("frame", 2.0 * (1.0 - 0.55**2)),
         ("star", 10 * 0.5 * 0.4 * math.sin(math.pi / 5)),
         ("cross", 2 * (2 * 0.3) * (2 * math.sqrt(1 - 0.09)) - (2 * 0.3) ** 2),
     ],
