@@ -4,7 +4,9 @@ with the paper's row-3 regularization (decay, blur every 4 steps, range clip):
   (a) jaxvis batched: B units in one compiled program,
   (b) jaxvis one unit at a time: B separate runs of batch 1,
   (c) a plain PyTorch eager loop doing the same step on the same
-      architecture (tests/reference/torch_nets.py), batched.
+      architecture (tests/reference/torch_nets.py), batched, on the whole image,
+  (d) jaxvis batched on the whole image too (no receptive-field crop or
+      cone: what the JAX engine does without its exact shortcut).
 
     python benchmarks/ascent.py [--batches 1,8,32] [--steps 20] [--model caffenet --layer conv5]
 
@@ -31,14 +33,14 @@ from jaxvis.optimize import run_layer  # noqa: E402
 from tests.reference import torch_nets  # noqa: E402
 
 
-def jax_run(net, layer, channels, steps, seed=0):
+def jax_run(net, layer, channels, steps, seed=0, use_crops=True):
     info = net.layer(layer)
     h, w = info.shape[:2]
     settings = dict(jaxvis.optimize.preset("row3").to_dict(), steps=steps)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(np.arange(len(channels)))
     ys = np.full(len(channels), h // 2)
     xs = np.full(len(channels), w // 2)
-    out = run_layer(net, layer, np.asarray(channels), ys, xs, keys, settings)
+    out = run_layer(net, layer, np.asarray(channels), ys, xs, keys, settings, use_crops=use_crops)
     return out.best_value
 
 
@@ -96,7 +98,8 @@ def main():
     dev = jax.devices()[0]
     print(f"device: {dev.device_kind} ({jax.default_backend()}); torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; {args.model} {args.layer} centre units, row 3, {args.steps} steps")
-    print(f"{'batch':>5s} {'(a) batched':>12s} {'(b) one-by-one':>15s} {'(c) torch':>10s} {'a/c':>6s} {'a/b':>6s}   image-steps/s")
+    print(f"{'batch':>5s} {'(a) batched':>12s} {'(b) one-by-one':>15s} {'(c) torch':>10s} {'(d) whole':>10s} "
+          f"{'a/c':>6s} {'d/c':>6s} {'a/b':>6s}   image-steps/s")
     for b in [int(v) for v in args.batches.split(",")]:
         channels = list(range(b))
         jax_run(net, args.layer, channels, args.steps)  # compile
@@ -104,7 +107,9 @@ def main():
         a = rate(lambda: jax_run(net, args.layer, channels, args.steps), b, args.steps)
         one = rate(lambda: [jax_run(net, args.layer, [c], args.steps) for c in channels], b, args.steps, repeats=1)
         c = rate(lambda: torch_run(ref, args.layer, channels, args.steps, mean), b, args.steps)
-        print(f"{b:5d} {a:12.1f} {one:15.1f} {c:10.1f} {a / c:6.2f} {a / one:6.2f}")
+        jax_run(net, args.layer, channels, args.steps, use_crops=False)  # compile
+        d = rate(lambda: jax_run(net, args.layer, channels, args.steps, use_crops=False), b, args.steps)
+        print(f"{b:5d} {a:12.1f} {one:15.1f} {c:10.1f} {d:10.1f} {a / c:6.2f} {d / c:6.2f} {a / one:6.2f}")
 
 
 if __name__ == "__main__":

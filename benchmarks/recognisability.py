@@ -48,9 +48,11 @@ def main():
     reached = res.best_value.max(1)
     centre = conv5[:, h, h, :]
     sel = [c for _, c in conv_units]
-    print(f"conv5 centre units ({len(sel)}): ascent reached {np.mean(reached):.1f} on average vs mean over "
-          f"{args.images} images {centre[:, sel].mean():.2f} and max {centre[:, sel].max(0).mean():.2f} "
-          f"(ratio to mean {np.mean(reached / np.maximum(centre[:, sel].mean(0), 1e-6)):.0f}x) [{time.time() - t:.0f}s]")
+    spread = centre[:, sel].std(0)
+    print(f"conv5 centre units ({len(sel)}, pre-ReLU): ascent reached {np.mean(reached):.1f} on average; over "
+          f"{args.images} images their mean is {centre[:, sel].mean():.2f}, max {centre[:, sel].max(0).mean():.2f}; "
+          f"reached - mean = {np.mean((reached - centre[:, sel].mean(0)) / spread):.0f} std of the images' values; "
+          f"reached / max = {np.mean(reached / centre[:, sel].max(0)):.1f}x [{time.time() - t:.0f}s]")
 
     classes = demo.spec.class_names
     fc8 = np.asarray(blobs["fc8"])

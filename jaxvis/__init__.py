@@ -6,6 +6,7 @@
     blobs = net.blobs(x)                   # {"conv1": [B,55,55,96], ..., "prob": [B,1000]}
 """
 
+from jaxvis.backward import project
 from jaxvis.errors import (
     ArchitectureMismatchError,
     InputImageError,
@@ -35,5 +36,6 @@ __all__ = [
     "get_model_def",
     "load_model",
     "model_names",
+    "project",
     "visualize",
 ]

@@ -50,9 +50,11 @@ class Net:
                 return info
         raise UnitError(f"{self.name} has no layer {name!r}; its layers are: {', '.join(self.layer_names)}")
 
-    def apply(self, params: dict, x: jax.Array, until: str | None = None) -> dict[str, jax.Array]:
-        """Pure forward: params, x [B, H, W, 3] -> {blob: array}; jit/vmap/grad freely."""
-        return self.module.apply({"params": params}, x, until=until)
+    def apply(self, params: dict, x: jax.Array, until: str | None = None, unpadded: bool = False
+              ) -> dict[str, jax.Array]:
+        """Pure forward: params, x [B, H, W, 3] -> {blob: array}; jit/vmap/grad
+        freely. ``unpadded``: ignore all padding (one unit's cone, optimize/crop.py)."""
+        return self.module.apply({"params": params}, x, until=until, unpadded=unpadded)
 
     @functools.cached_property
     def _jitted(self):

@@ -7,10 +7,13 @@ Conv and Dense layers, in the layouts documented in ``layers.py``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 
 from jaxvis import ops
+from jaxvis.ops import backward
 from jaxvis.models import layers as L
 
 # He-normal (fan-in) keeps activations of a random network O(1) through depth.
@@ -56,11 +59,20 @@ class SequentialNet(nn.Module):
 
     layers: tuple
     group_impl: str = "split"
+    # Backward projections (ops/backward.py): a ReLU backward mode, which also
+    # gives max pooling its switches, and the LRN backward. None: plain autodiff.
+    relu_backward: str | None = None
+    lrn_backward: str = "true"
 
     @nn.compact
-    def __call__(self, x: jax.Array, until: str | None = None) -> dict[str, jax.Array]:
+    def __call__(self, x: jax.Array, until: str | None = None, unpadded: bool = False) -> dict[str, jax.Array]:
+        """``unpadded``: every Conv and MaxPool ignores its padding. On a unit's
+        exact receptive-field crop this computes only that unit's cone
+        (``jaxvis.optimize.crop``)."""
         blobs = {}
         for spec in self.layers:
+            if unpadded and isinstance(spec, (L.Conv, L.MaxPool)):
+                spec = dataclasses.replace(spec, pad=0)
             if isinstance(spec, L.Conv):
                 if x.shape[-1] % spec.groups:
                     raise ValueError(f"{spec.name}: {x.shape[-1]} input channels not divisible by {spec.groups} groups")
@@ -68,11 +80,17 @@ class SequentialNet(nn.Module):
             elif isinstance(spec, L.Dense):
                 x = _Dense(spec, name=spec.name)(x)
             elif isinstance(spec, L.ReLU):
-                x = jax.nn.relu(x)
+                x = jax.nn.relu(x) if self.relu_backward is None else backward.relu(x, self.relu_backward)
             elif isinstance(spec, L.MaxPool):
-                x = ops.max_pool(x, kernel=spec.kernel, stride=spec.stride, pad=spec.pad, ceil=spec.ceil)
+                if self.relu_backward is None:
+                    x = ops.max_pool(x, kernel=spec.kernel, stride=spec.stride, pad=spec.pad, ceil=spec.ceil)
+                else:
+                    x = backward.max_pool_switches(x, spec.kernel, spec.stride, spec.pad, spec.ceil)
             elif isinstance(spec, L.LRN):
-                x = ops.lrn_across_channels(x, size=spec.size, alpha=spec.alpha, beta=spec.beta, k=spec.k)
+                if self.lrn_backward == "identity":
+                    x = backward.lrn_identity_backward(x, spec.size, spec.alpha, spec.beta, spec.k)
+                else:
+                    x = ops.lrn_across_channels(x, size=spec.size, alpha=spec.alpha, beta=spec.beta, k=spec.k)
             elif isinstance(spec, L.AdaptiveAvgPool):
                 x = ops.adaptive_avg_pool(x, spec.output)
             elif isinstance(spec, L.Softmax):

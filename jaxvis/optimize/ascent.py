@@ -1,6 +1,6 @@
-"""The regularized ascent x <- r_theta(x + lr * da/dx) as ONE compiled program
-over a batch whose elements each carry their own unit, start image and
-hyperparameters (units x restarts x theta combinations, flattened).
+"""The regularized ascent x <- r_theta(x + lr * da/dx) as ONE compiled step
+program over a batch whose elements each carry their own unit, start image
+and hyperparameters (units x restarts x theta combinations, flattened).
 
 Per step (SPEC.md section 1): g = da/dx at x; x += lr g; L2 decay; blur when
 due; small-norm clip; small-contribution clip (with that g); valid-range clip.
@@ -69,7 +69,63 @@ def _batch_cond(pred, fn, x):
     return lax.cond(jnp.any(pred), fn, lambda x: x, x)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "layer", "spatial", "max_steps", "radius", "crop"))
+_STATIC = ("apply_fn", "layer", "spatial", "radius", "crop")
+
+
+def _objective(apply_fn, params, x, units, crop_corner, *, layer, spatial, crop):
+    """(sum, per-element values) of the units' activations at x."""
+    rows = jnp.arange(x.shape[0])
+    if crop is not None:
+        size = (crop.size, crop.size, x.shape[-1])
+        x = jax.vmap(lambda img, y0, x0: lax.dynamic_slice(img, (y0, x0, 0), size))(x, *crop_corner)
+        blob = apply_fn(params, x, until=layer, unpadded=crop.unpadded)[layer]
+        v = blob[rows, crop.target, crop.target, units.channel]
+    elif spatial:
+        v = apply_fn(params, x, until=layer)[layer][rows, units.y, units.x, units.channel]
+    else:
+        v = apply_fn(params, x, until=layer)[layer][rows, units.channel]
+    return jnp.sum(v), v
+
+
+def _per_pixel(v):
+    return v[:, None, None, None]
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def ascent_step(apply_fn, params, carry, t, units, theta, lower, upper, crop_corner, *,
+                layer, spatial, radius, crop):
+    """One step t (a traced int32) for the whole batch: carry = (x, best_x,
+    best_val, best_step, failed) -> (carry, trace, value): the objective at
+    x_t, as a trace entry (NaN past the element's steps) and raw."""
+    x, best_x, best_val, best_step, failed = carry
+    g, val = jax.grad(_objective, argnums=2, has_aux=True)(
+        apply_fn, params, x, units, crop_corner, layer=layer, spatial=spatial, crop=crop)
+    alive = (t < theta.steps) & (failed < 0)
+    better = alive & (val > best_val)
+    best_x = jnp.where(_per_pixel(better), x, best_x)
+    best_val = jnp.where(better, val, best_val)
+    best_step = jnp.where(better, t, best_step)
+
+    g2 = jnp.sum(g * g, axis=(1, 2, 3))
+    lr = jnp.where(theta.lr_policy == 1, jnp.minimum(theta.lr, theta.desired_progress / jnp.maximum(g2, 1e-30)), theta.lr)
+    y = x + _per_pixel(lr) * g
+    y = R.decay(y, _per_pixel(theta.decay))
+    due = (theta.blur_every > 0) & (theta.blur_width > 0) & (t % jnp.maximum(theta.blur_every, 1) == 0)
+    y = _batch_cond(due, lambda y: jax.vmap(R.blur_if_due, (0, None, 0, 0, None))(
+        y, t, theta.blur_width, theta.blur_every, radius), y)
+    y = _batch_cond(theta.norm_pct > 0, lambda y: jax.vmap(R.clip_small_norm)(y, theta.norm_pct), y)
+    y = _batch_cond(theta.contrib_pct > 0, lambda y: jax.vmap(R.clip_small_contribution)(y, g, theta.contrib_pct), y)
+    y = R.clip_to_valid(y, lower, upper)
+
+    # Percentile clipping can zero a NaN image, so the inputs of the step are checked too.
+    finite = (jnp.isfinite(val) & jnp.isfinite(lr) & jnp.all(jnp.isfinite(g), axis=(1, 2, 3))
+              & jnp.all(jnp.isfinite(y), axis=(1, 2, 3)))
+    failed = jnp.where(alive & ~finite, t, failed)
+    x = jnp.where(_per_pixel(alive & finite), y, x)
+    trace = jnp.where(t < theta.steps, val, jnp.nan)
+    return (x, best_x, best_val, best_step, failed), trace, val
+
+
 def ascend(
     apply_fn,
     params,
@@ -90,59 +146,25 @@ def ascend(
     lower/upper: valid-range bounds broadcastable to x; radius: static blur
     kernel half-size >= every element's own (R.blur_radius(max width)).
     crop: an optional CropPlan (see crop.py) with per-element ``crop_corner``
-    (y0, x0): the objective is then computed on receptive-field crops, exactly."""
+    (y0, x0): the objective is then computed on receptive-field crops, exactly.
+
+    The steps are dispatched from Python, one compiled ``ascent_step`` each
+    (asynchronously: the host never waits inside the loop). A ``lax.scan``
+    over the same step runs about 2x slower on XLA's CPU backend (measured:
+    CaffeNet conv5, 165 vs 80 ms per step at batch 8)."""
     n = x0.shape[0]
-    rows = jnp.arange(n)
-
-    def values(x):
-        if crop is not None:
-            size = (crop.size, crop.size, x.shape[-1])
-            x = jax.vmap(lambda img, y0, x0: lax.dynamic_slice(img, (y0, x0, 0), size))(x, *crop_corner)
-            blob = apply_fn(params, x, until=layer)[layer]
-            v = blob[rows, crop.target, crop.target, units.channel]
-        elif spatial:
-            v = apply_fn(params, x, until=layer)[layer][rows, units.y, units.x, units.channel]
-        else:
-            v = apply_fn(params, x, until=layer)[layer][rows, units.channel]
-        return jnp.sum(v), v
-
-    grad_fn = jax.grad(values, has_aux=True)
-    per_pixel = lambda v: v[:, None, None, None]  # noqa: E731
-
-    def step(carry, t):
-        x, best_x, best_val, best_step, failed = carry
-        g, val = grad_fn(x)
-        alive = (t < theta.steps) & (failed < 0)
-        better = alive & (val > best_val)
-        best_x = jnp.where(per_pixel(better), x, best_x)
-        best_val = jnp.where(better, val, best_val)
-        best_step = jnp.where(better, t, best_step)
-
-        g2 = jnp.sum(g * g, axis=(1, 2, 3))
-        lr = jnp.where(theta.lr_policy == 1, jnp.minimum(theta.lr, theta.desired_progress / jnp.maximum(g2, 1e-30)), theta.lr)
-        y = x + per_pixel(lr) * g
-        y = R.decay(y, per_pixel(theta.decay))
-        due = (theta.blur_every > 0) & (theta.blur_width > 0) & (t % jnp.maximum(theta.blur_every, 1) == 0)
-        y = _batch_cond(due, lambda y: jax.vmap(R.blur_if_due, (0, None, 0, 0, None))(
-            y, t, theta.blur_width, theta.blur_every, radius), y)
-        y = _batch_cond(theta.norm_pct > 0, lambda y: jax.vmap(R.clip_small_norm)(y, theta.norm_pct), y)
-        y = _batch_cond(theta.contrib_pct > 0, lambda y: jax.vmap(R.clip_small_contribution)(y, g, theta.contrib_pct), y)
-        y = R.clip_to_valid(y, lower, upper)
-
-        # Percentile clipping can zero a NaN image, so the inputs of the step are checked too.
-        finite = (jnp.isfinite(val) & jnp.isfinite(lr) & jnp.all(jnp.isfinite(g), axis=(1, 2, 3))
-                  & jnp.all(jnp.isfinite(y), axis=(1, 2, 3)))
-        failed = jnp.where(alive & ~finite, t, failed)
-        x = jnp.where(per_pixel(alive & finite), y, x)
-        trace = jnp.where(t < theta.steps, val, jnp.nan)
-        return (x, best_x, best_val, best_step, failed), trace
-
-    init = (x0, x0, jnp.full((n,), -jnp.inf), jnp.zeros((n,), jnp.int32), jnp.full((n,), -1, jnp.int32))
-    (x, best_x, best_val, best_step, failed), trace = lax.scan(step, init, jnp.arange(max_steps))
-    _, final = values(x)
-    last = jnp.minimum(theta.steps, max_steps)
+    statics = dict(layer=layer, spatial=spatial, radius=radius, crop=crop)
+    carry = (x0, x0, jnp.full((n,), -jnp.inf), jnp.zeros((n,), jnp.int32), jnp.full((n,), -1, jnp.int32))
+    traces = []
+    for t in range(max_steps + 1):
+        # The extra last call only evaluates the final image (every element is past its steps).
+        carry, trace, final = ascent_step(apply_fn, params, carry, jnp.int32(t), units, theta, lower, upper,
+                                          crop_corner, **statics)
+        traces.append(trace)
+    x, best_x, best_val, best_step, failed = carry
     better = (failed < 0) & jnp.isfinite(final) & (final > best_val)
-    best_x = jnp.where(per_pixel(better), x, best_x)
+    best_x = jnp.where(_per_pixel(better), x, best_x)
     best_val = jnp.where(better, final, best_val)
-    best_step = jnp.where(better, last, best_step)
-    return AscentOutput(best_x, best_val, best_step, trace.T, final, failed)
+    best_step = jnp.where(better, jnp.minimum(theta.steps, max_steps), best_step)
+    trace = jnp.stack(traces[:-1], axis=1) if max_steps else jnp.zeros((n, 0), jnp.float32)
+    return AscentOutput(best_x, best_val, best_step, trace, final, failed)

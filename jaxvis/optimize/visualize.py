@@ -91,7 +91,8 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
     x0 = jax.vmap(lambda k, s: start_images(k, s, shape, mean, spec.scale, std))(keys, jnp.asarray(start))
     lower, upper = (jnp.asarray(b) for b in valid_bounds(spec))
     units = Units(jnp.asarray(channels, jnp.int32), jnp.asarray(ys, jnp.int32), jnp.asarray(xs, jnp.int32))
-    plan, y0, cx0 = plan_crop(net.layer(layer), ys, xs, shape[:2]) if use_crops else (None, ys, xs)
+    plan, y0, cx0 = (plan_crop(net.layer(layer), ys, xs, shape[:2], net.definition.layers) if use_crops
+                     else (None, ys, xs))
     corner = (jnp.asarray(y0, jnp.int32), jnp.asarray(cx0, jnp.int32)) if plan else None
     out = ascend(net.apply, net.params, x0, units, theta, lower, upper, layer=layer,
                  spatial=net.layer(layer).spatial, max_steps=max_steps, radius=radius,
