@@ -23,10 +23,4 @@ def lrn_across_channels(x: jax.Array, *, size: int, alpha: float, beta: float, k
     idx = np.arange(channels)
     band = jnp.asarray((np.abs(idx[:, None] - idx[None, :]) <= half).astype(np.float32))
     window = jnp.dot(jnp.square(x), band, precision=lax.Precision.HIGHEST)
-    s = k + (alpha / size) * window
-    if beta == 0.75:  # every Caffe model: s^-0.75 from square roots, exact to float rounding
-        root = jnp.sqrt(s)
-        return x / (root * jnp.sqrt(root))
-    # XLA's fused pow (exp/log approximations) is ~1e-4 off inside large jitted
-    # graphs, enough to spoil gradients that cancel (measured on CaffeNet).
-    return x * jnp.power(s, -beta)
+    return x * jnp.power(k + (alpha / size) * window, -beta)
