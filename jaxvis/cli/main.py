@@ -11,6 +11,7 @@ COMMANDS = {
     "inspect": ("jaxvis.cli.inspect_cmd", "print a model's layer table (shapes, receptive fields, parameters)"),
     "convert": ("jaxvis.cli.convert_cmd", "convert Caffe or PyTorch weights to a jaxvis model directory"),
     "train": ("jaxvis.cli.train_cmd", "train a demo network on the generated shapes world (resumable)"),
+    "visualize": ("jaxvis.cli.visualize_cmd", "optimized images for every unit of chosen layers, with a gallery"),
 }
 
 

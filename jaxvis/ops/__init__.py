@@ -1,7 +1,8 @@
 """Layer operations as pure functions on NHWC arrays.
 
-Later the backward-projection code gives relu, max pooling and LRN a
-switchable backward pass; the forward numbers stay exactly these.
+``backward.py`` gives ReLU, max pooling and LRN the switchable backward
+passes of the projections (deconv, guided, backprop); their forward numbers
+are exactly these.
 """
 
 from jaxvis.ops.conv import conv2d, dense
