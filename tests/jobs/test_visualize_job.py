@@ -96,3 +96,19 @@ def test_workdir_of_another_config_is_refused(finished):
     c.seed = 1
     with pytest.raises(JaxvisError, match="different config.*seed: 0 -> 1"):
         run_visualize(c, finished[0])
+
+
+@pytest.mark.parametrize("name,units,conv5", [("caffenet", 2376, 256), ("vgg_s", 2888, 512)])
+def test_paper_configs_cover_every_conv_unit_and_fc8(name, units, conv5):
+    import importlib
+
+    import jaxvis
+    from jaxvis.jobs.visualize_job import plan_chunks
+
+    config = importlib.import_module(f"configs.{name}").get_config()
+    assert (config.restarts, config.steps, tuple(config.presets)) == (9, 0, ("row3",))
+    net = jaxvis.load_model(name)
+    chunks = plan_chunks(net, config)
+    assert sum(len(c["channels"]) for c in chunks) == units
+    assert sum(len(c["channels"]) for c in chunks if c["layer"] == "conv5") == conv5
+    assert {c["layer"] for c in chunks} == {"conv1", "conv2", "conv3", "conv4", "conv5", "fc8"}
