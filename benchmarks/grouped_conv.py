@@ -11,26 +11,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxvis.ops import conv2d
+from timing import best_time  # benchmarks/timing.py
 
 # (name, H=W, Cin, Cout, kernel, pad, groups): the grouped layers of CaffeNet/AlexNet.
 LAYERS = [("conv2", 27, 96, 256, 5, 2, 2), ("conv4", 13, 384, 384, 3, 1, 2), ("conv5", 13, 384, 256, 3, 1, 2)]
-
-
-def timeit(fn, repeats):
-    fn()  # compile / warm up
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main():
@@ -58,7 +48,7 @@ def main():
                 if label == "fwd+bwd":
                     f = jax.grad(lambda x, f=f: jnp.sum(f(x) ** 2))
                 f = jax.jit(f)
-                times[impl] = timeit(lambda f=f: f(x).block_until_ready(), args.repeats)
+                times[impl] = best_time(lambda f=f: f(x).block_until_ready(), args.repeats)
             ref = float("nan")
             if torch is not None:
                 tx = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy()).requires_grad_(label == "fwd+bwd")
@@ -69,7 +59,7 @@ def main():
                     if label == "fwd+bwd":
                         (y ** 2).sum().backward()
 
-                ref = timeit(run_torch, args.repeats)
+                ref = best_time(run_torch, args.repeats)
             print(f"{name:6s} {label:9s} {times['split'] * 1e3:9.2f} {times['xla'] * 1e3:9.2f} "
                   f"{times['xla'] / times['split']:9.2f} {ref * 1e3:9.2f} {ref / times['split']:11.2f}")
 

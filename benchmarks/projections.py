@@ -11,10 +11,8 @@ Each side gets one warm-up call (jaxvis compiles there); the best of
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-import time
 import warnings
 
 import jax
@@ -27,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import jaxvis  # noqa: E402
 from jaxvis.weights.layout import params_from_source_layout  # noqa: E402
 from tests.reference import torch_nets  # noqa: E402
+from timing import best_time  # noqa: E402  (benchmarks/timing.py)
 
 CAPTUM = {"deconv": Deconvolution, "guided": GuidedBackprop}
 
@@ -42,16 +41,6 @@ class Until(torch.nn.Module):
             if blob == self.blob:
                 return x
         raise KeyError(self.blob)
-
-
-def best_time(fn, repeats):
-    fn()
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main():

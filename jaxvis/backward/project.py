@@ -22,9 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvis.errors import JaxvisError, UnitError
+from jaxvis.errors import JaxvisError
 from jaxvis.models.sequential import SequentialNet
 from jaxvis.ops.backward import LRN_MODES, RELU_MODES
+from jaxvis.optimize.units import check_channels, check_locations
 
 SEEDS = ("activation", "ones")
 
@@ -65,22 +66,13 @@ def _check(net, layer, channel, at, mode, lrn, seed_with, batch):
     for name, value, allowed in (("mode", mode, RELU_MODES), ("lrn", lrn, LRN_MODES), ("seed_with", seed_with, SEEDS)):
         if value not in allowed:
             raise JaxvisError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
-    info = net.layer(layer)  # UnitError naming the layers
     channel = np.broadcast_to(np.asarray(channel), (batch,)).astype(np.int64)
-    if np.any((channel < 0) | (channel >= info.channels)):
-        bad = channel[(channel < 0) | (channel >= info.channels)][0]
-        raise UnitError(f"{net.name} layer {layer!r} has channels 0..{info.channels - 1}, got {bad}")
+    check_channels(net, layer, channel)
     if at is None:
         return channel, np.zeros((batch, 2), np.int64)
-    if not info.spatial:
-        raise UnitError(f"{net.name} layer {layer!r} is fully connected ({info.channels} units): "
-                        f"it has no spatial map, so no location (at=) can be given")
-    yx = np.broadcast_to(np.asarray(at, np.int64).reshape(-1, 2), (batch, 2))
-    h, w = info.shape[:2]
-    if np.any((yx[:, 0] < 0) | (yx[:, 0] >= h) | (yx[:, 1] < 0) | (yx[:, 1] >= w)):
-        raise UnitError(f"{net.name} layer {layer!r} maps are {h}x{w}: y in 0..{h - 1}, x in 0..{w - 1}; "
-                        f"got {tuple(yx[0].tolist()) if len(yx) == 1 else yx.tolist()}")
-    return channel, yx
+    given = np.asarray(at, np.int64).reshape(-1, 2)
+    check_locations(net, layer, *(given[0] if len(given) == 1 else given.T))
+    return channel, np.broadcast_to(given, (batch, 2))
 
 
 def project(net, x, layer: str, channel, at=None, mode: str = "deconv", lrn: str = "true",

@@ -27,7 +27,7 @@ import jaxvis
 from jaxvis.errors import JaxvisError
 from jaxvis.jobs import files, gallery
 from jaxvis.models import layers as L
-from jaxvis.render.grids import montage, unit_grid
+from jaxvis.render.grids import montage, save_png, unit_grid
 from jaxvis.train import workdir as wd
 
 
@@ -65,8 +65,8 @@ def _run_chunk(net, config, chunk, workdir) -> list[dict]:
     for i, (layer, channel, y, x) in enumerate(res.units):
         out = _unit_dir(workdir, chunk["preset"], layer, channel)
         for r in range(config.restarts):
-            files.write_png(os.path.join(out, f"restart_{r}.png"), res.images[i, r])
-        files.write_png(os.path.join(out, "grid.png"), unit_grid(res.images[i]), scale=config.grid_scale)
+            save_png(res.images[i, r], os.path.join(out, f"restart_{r}.png"))
+        save_png(unit_grid(res.images[i]), os.path.join(out, "grid.png"), scale=config.grid_scale)
         trace = res.trace[i]
         meta = {
             "model": net.name, "preset": chunk["preset"], "layer": layer, "channel": channel,
@@ -125,6 +125,6 @@ def _write_layers_and_gallery(net, config, chunks, workdir) -> None:
         for m in metas:
             path = os.path.join(_unit_dir(workdir, preset, layer, m["channel"]), f"restart_{m['best_restart']}.png")
             best.append(np.asarray(gallery.read_png(path)))
-        files.write_png(os.path.join(workdir, "layers", preset, f"{layer}.png"), montage(np.stack(best)),
-                        scale=config.grid_scale)
+        save_png(montage(np.stack(best)), os.path.join(workdir, "layers", preset, f"{layer}.png"),
+                 scale=config.grid_scale)
     gallery.write(workdir, net, config, by_layer)

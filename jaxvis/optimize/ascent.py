@@ -110,9 +110,9 @@ def ascent_step(apply_fn, params, carry, t, units, theta, lower, upper, crop_cor
     lr = jnp.where(theta.lr_policy == 1, jnp.minimum(theta.lr, theta.desired_progress / jnp.maximum(g2, 1e-30)), theta.lr)
     y = x + _per_pixel(lr) * g
     y = R.decay(y, _per_pixel(theta.decay))
-    due = (theta.blur_every > 0) & (theta.blur_width > 0) & (t % jnp.maximum(theta.blur_every, 1) == 0)
-    y = _batch_cond(due, lambda y: jax.vmap(R.blur_if_due, (0, None, 0, 0, None))(
-        y, t, theta.blur_width, theta.blur_every, radius), y)
+    due = R.blur_due(t, theta.blur_width, theta.blur_every)
+    y = _batch_cond(due, lambda y: jnp.where(
+        _per_pixel(due), jax.vmap(R.gaussian_blur, (0, 0, None))(y, theta.blur_width, radius), y), y)
     y = _batch_cond(theta.norm_pct > 0, lambda y: jax.vmap(R.clip_small_norm)(y, theta.norm_pct), y)
     y = _batch_cond(theta.contrib_pct > 0, lambda y: jax.vmap(R.clip_small_contribution)(y, g, theta.contrib_pct), y)
     y = R.clip_to_valid(y, lower, upper)

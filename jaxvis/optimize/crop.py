@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 
 from jaxvis.models import layers as L
-from jaxvis.ops.pool import pool_output_size
+from jaxvis.models.geometry import layer_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +48,8 @@ def cone_windows(layers: tuple, until: str, size: int, target: int) -> tuple | N
         chain.append(spec)
         if spec.name == until:
             break
-    sizes = [size]  # input side of each layer, on the crop
-    for spec in chain:
-        n = sizes[-1]
-        if isinstance(spec, L.Conv):
-            n = (n + 2 * spec.pad - spec.kernel) // spec.stride + 1
-        elif isinstance(spec, L.MaxPool):
-            n = pool_output_size(n, spec.kernel, spec.stride, spec.pad, spec.ceil)
-        sizes.append(n)
+    # Input side of each layer, on the crop (the channel count does not matter here).
+    sizes = [size] + [info.shape[0] for info in layer_table(tuple(chain), (size, size, 3))]
     lo, hi = target, target + 1  # in the output of the current layer
     windows = [None] * len(chain)
     for i in range(len(chain) - 1, -1, -1):

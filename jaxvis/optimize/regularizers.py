@@ -56,11 +56,15 @@ def gaussian_blur(x: jax.Array, sigma, radius: int) -> jax.Array:
     return _blur_axis(_blur_axis(x, w, radius, 0), w, radius, 1)
 
 
+def blur_due(step, width, every):
+    """Whether a blur is due at ``step``: every > 0, width > 0 and step % every == 0."""
+    return (every > 0) & (width > 0) & (step % jnp.maximum(every, 1) == 0)
+
+
 def blur_if_due(x: jax.Array, step, width, every, radius: int) -> jax.Array:
-    """Blur when every > 0, step % every == 0 and width > 0; ``step`` is the
-    shared (unbatched) step counter, ``every`` and ``width`` this element's."""
-    due = (every > 0) & (width > 0) & (step % jnp.maximum(every, 1) == 0)
-    return jnp.where(due, gaussian_blur(x, width, radius), x)
+    """Blur when ``blur_due``; ``step`` is the shared (unbatched) step counter,
+    ``every`` and ``width`` this element's."""
+    return jnp.where(blur_due(step, width, every), gaussian_blur(x, width, radius), x)
 
 
 def _percentile_clip(x: jax.Array, score: jax.Array, pct) -> jax.Array:

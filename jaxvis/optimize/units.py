@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from jaxvis.errors import UnitError
+
+
+def check_channels(net, layer: str, channels) -> None:
+    """Every channel (an int or an array) in range for ``layer``; UnitError names the range."""
+    info = net.layer(layer)  # raises UnitError listing the layers
+    channels = np.asarray(channels)
+    bad = channels[(channels < 0) | (channels >= info.channels)]
+    if bad.size:
+        raise UnitError(f"{net.name} layer {layer!r} has channels 0..{info.channels - 1}, got {bad.reshape(-1)[0]}")
+
+
+def check_locations(net, layer: str, ys, xs) -> None:
+    """Every (y, x) (ints or arrays) inside ``layer``'s map; fc layers have none."""
+    info = net.layer(layer)
+    if not info.spatial:
+        raise UnitError(f"{net.name} layer {layer!r} is fully connected ({info.channels} units): "
+                        "it has no spatial map, so no (y, x)")
+    h, w = info.shape[:2]
+    ys, xs = np.asarray(ys), np.asarray(xs)
+    if np.any((ys < 0) | (ys >= h) | (xs < 0) | (xs >= w)):
+        got = (int(ys), int(xs)) if ys.ndim == 0 else np.stack([ys, xs], -1).tolist()
+        raise UnitError(f"{net.name} layer {layer!r} maps are {h}x{w}: y in 0..{h - 1}, x in 0..{w - 1}; got {got}")
 
 
 def parse_unit(net, unit) -> tuple[str, int, int, int]:
@@ -10,16 +34,14 @@ def parse_unit(net, unit) -> tuple[str, int, int, int]:
     (H//2, W//2); fc units get y = x = 0. Raises UnitError with the valid range."""
     if not isinstance(unit, (tuple, list)) or len(unit) not in (2, 4):
         raise UnitError(f"a unit is (layer, channel) or (layer, channel, y, x), got {unit!r}")
-    layer, channel = unit[0], unit[1]
-    info = net.layer(layer)  # raises UnitError listing the layers
-    if not 0 <= int(channel) < info.channels:
-        raise UnitError(f"{net.name} layer {layer!r} has channels 0..{info.channels - 1}, got {channel}")
+    layer, channel = unit[0], int(unit[1])
+    check_channels(net, layer, channel)
+    info = net.layer(layer)
+    if len(unit) == 4:
+        y, x = int(unit[2]), int(unit[3])
+        check_locations(net, layer, y, x)
+        return layer, channel, y, x
     if not info.spatial:
-        if len(unit) == 4:
-            raise UnitError(f"{net.name} layer {layer!r} is fully connected ({info.channels} units): it has no (y, x)")
-        return layer, int(channel), 0, 0
+        return layer, channel, 0, 0
     h, w = info.shape[:2]
-    y, x = (int(unit[2]), int(unit[3])) if len(unit) == 4 else (h // 2, w // 2)
-    if not (0 <= y < h and 0 <= x < w):
-        raise UnitError(f"{net.name} layer {layer!r} maps are {h}x{w}: y in 0..{h - 1}, x in 0..{w - 1}; got ({y}, {x})")
-    return layer, int(channel), y, x
+    return layer, channel, h // 2, w // 2

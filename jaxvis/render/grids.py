@@ -36,15 +36,19 @@ def montage(units, cols: int | None = None) -> np.ndarray:
     return grid(units, cols=cols, pad=1)
 
 
-def save_png(image, path: str | os.PathLike, min_size: int = 0) -> str:
-    """Writes ``image`` [H, W, 3] uint8; enlarges small images by an integer
-    factor (nearest neighbour, pixels stay sharp) until the short side is >= min_size."""
+def save_png(image, path: str | os.PathLike, min_size: int = 0, scale: int = 1) -> str:
+    """Writes ``image`` [H, W, 3] uint8, enlarged by an integer factor (nearest
+    neighbour, pixels stay sharp): ``scale``, or more until the short side is
+    >= min_size. Written to a temporary name and renamed, so the file appears
+    whole or not at all (a killed job never leaves half a PNG)."""
     image = np.asarray(image)
-    factor = max(1, math.ceil(min_size / min(image.shape[:2]))) if min_size else 1
+    factor = max(scale, math.ceil(min_size / min(image.shape[:2])) if min_size else 1)
     pil = Image.fromarray(image)
     if factor > 1:
         pil = pil.resize((image.shape[1] * factor, image.shape[0] * factor), Image.Resampling.NEAREST)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    pil.save(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    pil.save(tmp, format="PNG")
+    os.replace(tmp, path)
     return path

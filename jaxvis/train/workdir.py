@@ -6,6 +6,7 @@ import json
 import os
 
 from jaxvis.errors import JaxvisError
+from jaxvis.jobs import files
 
 CONFIG_FILE = "config.json"
 # Keys that may change between runs of one workdir without changing what is trained.
@@ -34,9 +35,5 @@ def claim(workdir: str, config: dict) -> bool:
         return True
     if os.path.isdir(os.path.join(workdir, "checkpoints")):
         raise JaxvisError(f"workdir {workdir} holds checkpoints but no {CONFIG_FILE}; refusing to train on top of them")
-    os.makedirs(workdir, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    files.write_json(path, config)
     return False
