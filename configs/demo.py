@@ -24,4 +24,5 @@ def get_config() -> ml_collections.ConfigDict:
     c.seed = 0
     c.chunk_units = 16  # units per compiled batch (x restarts); one resumable record each
     c.grid_scale = 2  # PNG enlargement of grids and montages
+    c.figure5_units = 8  # units per layer in the Figure 5 image sets (the strongest)
     return c

@@ -22,4 +22,5 @@ def get_config() -> ml_collections.ConfigDict:
     c.seed = 0
     c.chunk_units = 16
     c.grid_scale = 1
+    c.figure5_units = 8  # units per layer in the Figure 5 image sets (the strongest)
     return c

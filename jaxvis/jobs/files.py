@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+
+_TEMPORARY = re.compile(r".+\.tmp\d+$")
 
 
 def write_text(path: str, text: str) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = temporary_name(path)
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
@@ -20,3 +23,21 @@ def write_text(path: str, text: str) -> str:
 
 def write_json(path: str, obj) -> str:
     return write_text(path, json.dumps(obj, indent=1, sort_keys=True))
+
+
+def temporary_name(path: str) -> str:
+    """Where ``path`` is written before the rename (one per process)."""
+    return f"{path}.tmp{os.getpid()}"
+
+
+def remove_temporaries(directory: str, prefix: str = "") -> int:
+    """Removes what a killed writer left in ``directory`` (files named
+    ``<prefix>*.tmp<pid>``); returns how many. Jobs call it on what they are
+    about to write (only that: another process may be writing next to it),
+    so a resumed run ends with exactly the files of an uninterrupted one."""
+    if not os.path.isdir(directory):
+        return 0
+    stale = [n for n in os.listdir(directory) if n.startswith(prefix) and _TEMPORARY.fullmatch(n)]
+    for n in stale:
+        os.remove(os.path.join(directory, n))
+    return len(stale)

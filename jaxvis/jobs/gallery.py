@@ -54,10 +54,14 @@ def write(workdir: str, net, config, by_layer: dict) -> None:
         files.write_text(os.path.join(layer_dir, f"{layer}.html"), _page(
             f"{net.name} {layer} ({preset}): {len(metas)} units",
             f"<p><a href='../../index.html'>index</a></p><p><img src='{layer}.png' alt='montage'></p>"
+            f"<p>The strongest units, 4 restarts each at the size of their receptive field:<br>"
+            f"<img src='{layer}_figure5.png' alt='Figure 5 set'></p>"
             f"<div class='units'>{''.join(cells)}</div>"))
         index.append(f"<li><a href='layers/{preset}/{layer}.html'>{html.escape(layer)}</a> ({preset}, "
                      f"{len(metas)} units)</li>")
     files.write_text(os.path.join(workdir, "index.html"), _page(
         f"jaxvis: {net.name}",
         f"<p>{config.restarts} restarts per unit, seed {config.seed}, presets {', '.join(config.presets)}.</p>"
-        f"<ul>{''.join(index)}</ul>"))
+        f"<ul>{''.join(index)}</ul>"
+        + "".join(f"<h2>Figure 5: every layer, {html.escape(p)}</h2><p><img src='figure5_{p}.png' alt='Figure 5'></p>"
+                  for p in config.presets)))

@@ -10,24 +10,29 @@ Layout of the workdir::
     chunks/<preset>-<layer>-<first>.json
     units/<preset>/<layer>/<channel>/restart_<r>.png, grid.png, meta.json, index.html
     layers/<preset>/<layer>.png      one image per unit (the best restart): Figure S1
+    layers/<preset>/<layer>_figure5.png  the strongest units, 4 restarts each at their true size (Figure 5)
     layers/<preset>/<layer>.html
+    figure5_<preset>.png            every layer's Figure 5 row
     index.html                      the gallery's front page
+
+With several processes (``jaxvis.jobs.hosts``) each runs its share of the
+chunks and process 0 writes the montages and the gallery at the end.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 
+import ml_collections
 import numpy as np
-from absl import logging
 
 import jaxvis
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import files, gallery
+from jaxvis.jobs import chunked, files, gallery, hosts
 from jaxvis.models import layers as L
-from jaxvis.render.grids import montage, save_png, unit_grid
+from jaxvis.optimize.presets import preset as load_preset
+from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
 from jaxvis.train import workdir as wd
 
 
@@ -85,41 +90,77 @@ def _run_chunk(net, config, chunk, workdir) -> list[dict]:
     return metas
 
 
-def run_visualize(config, workdir: str) -> dict:
-    """Runs (or resumes) the job; returns {"units", "chunks_run", "chunks_skipped", "seconds"}."""
+EXTEND_KEYS = ("layers", "presets")
+
+
+def _claim(workdir: str, net, config, extend: bool) -> None:
+    """The workdir's config must be this one; with ``extend`` it may differ in
+    layers and presets as long as every chunk of the old plan stays in the new
+    one (nothing finished is orphaned)."""
+    path = os.path.join(workdir, wd.CONFIG_FILE)
+    if extend and os.path.isfile(path):
+        with open(path) as f:
+            old = ml_collections.ConfigDict(json.load(f))
+        dropped = {c["id"] for c in plan_chunks(net, old)} - {c["id"] for c in plan_chunks(net, config)}
+        if dropped:
+            raise JaxvisError(f"--extend may only add layers or presets to {workdir}; the new config drops "
+                              f"{len(dropped)} of its chunks (e.g. {sorted(dropped)[0]})")
+    wd.claim(workdir, config.to_dict(), extend_keys=EXTEND_KEYS if extend else (),
+             hint="" if extend else " (or --extend to add layers or presets to it)")
+
+
+def _steps(config, preset: str) -> int:
+    return int(config.steps) or int(load_preset(preset).steps)
+
+
+def run_visualize(config, workdir: str, extend: bool = False) -> dict:
+    """Runs (or resumes) the job; returns {"units", "chunks_run", "chunks_skipped", "seconds"}
+    (chunk counts of this process's share)."""
     if config.restarts < 1 or config.chunk_units < 1:
         raise JaxvisError(f"restarts and chunk_units must be >= 1, got {config.restarts} and {config.chunk_units}")
-    wd.claim(workdir, config.to_dict())
     net = jaxvis.load_model(config.model, weights=config.weights or None)
-    chunks = plan_chunks(net, config)
-    total = sum(len(c["channels"]) for c in chunks)
-    done_dir = os.path.join(workdir, "chunks")
-    todo = [c for c in chunks if not os.path.isfile(os.path.join(done_dir, c["id"] + ".json"))]
-    done_units = total - sum(len(c["channels"]) for c in todo)
-    logging.info("%s: %d units in %d chunks; %d chunks already done", workdir, total, len(chunks),
-                 len(chunks) - len(todo))
-    t0, units_run = time.time(), 0
-    for chunk in todo:
-        metas = _run_chunk(net, config, chunk, workdir)
-        files.write_json(os.path.join(done_dir, chunk["id"] + ".json"), {"chunk": chunk, "units": metas})
-        units_run += len(metas)
-        done_units += len(metas)
-        rate = units_run / (time.time() - t0)
-        eta = (total - done_units) / rate
-        logging.info("units %d/%d (%s)  %.2f units/s  eta %dm%02ds", done_units, total, chunk["id"], rate,
-                     eta // 60, eta % 60)
-    _write_layers_and_gallery(net, config, chunks, workdir)
-    return {"units": total, "chunks_run": len(todo), "chunks_skipped": len(chunks) - len(todo),
-            "seconds": round(time.time() - t0, 1)}
+    chunks = plan_chunks(net, config)  # checks the layer names before anything is written
+    _claim(workdir, net, config, extend)
+
+    def run_chunk(chunk):
+        for c in chunk["channels"]:
+            files.remove_temporaries(_unit_dir(workdir, chunk["preset"], chunk["layer"], c))
+        return {"chunk": chunk, "units": _run_chunk(net, config, chunk, workdir)}
+
+    def cost(chunk):  # pixels the objective is computed on, per step
+        info = net.layer(chunk["layer"])
+        side = info.rf_size or max(net.definition.input_shape[:2])
+        return len(chunk["channels"]) * config.restarts * _steps(config, chunk["preset"]) * side * side
+
+    info = chunked.run(workdir, chunks, run_chunk, cost, units=lambda c: len(c["channels"]))
+    if hosts.index() == 0:
+        _write_layers_and_gallery(net, config, chunks, workdir)
+    return {"units": sum(len(c["channels"]) for c in chunks), **info}
+
+
+def _figure5(net, layer: str, metas: list[dict], workdir: str, preset: str, units: int) -> np.ndarray:
+    """Up to ``units`` units of the layer with the highest best values, each as
+    its first 4 restarts (2x2) cropped to the unit's receptive field."""
+    info = net.layer(layer)
+    chosen = sorted(metas, key=lambda m: -max(m["best_value"]))[:units]
+    cells = []
+    for m in sorted(chosen, key=lambda m: m["channel"]):
+        d = _unit_dir(workdir, preset, layer, m["channel"])
+        crops = [field_crop(gallery.read_png(os.path.join(d, f"restart_{r}.png")), info, m["y"], m["x"])
+                 for r in range(min(4, m["restarts"]))]
+        cells.append(grid(np.stack(crops), cols=2, pad=1))
+    return grid(np.stack(cells), cols=len(cells), pad=4)
 
 
 def _write_layers_and_gallery(net, config, chunks, workdir) -> None:
-    """Montages and HTML from the chunk records alone (so a resumed run writes the same)."""
+    """Montages, Figure 5 sets and HTML from the chunk records alone (so a resumed run writes the same)."""
     by_layer: dict[tuple[str, str], list[dict]] = {}
-    for chunk in chunks:
-        with open(os.path.join(workdir, "chunks", chunk["id"] + ".json")) as f:
-            record = json.load(f)
+    for chunk, record in zip(chunks, chunked.read_records(workdir, chunks)):
         by_layer.setdefault((chunk["preset"], chunk["layer"]), []).extend(record["units"])
+    for d in {os.path.join(workdir, "units", p, l, f"{m['channel']:04d}") for (p, l), ms in by_layer.items()
+              for m in ms} | {workdir} | {os.path.join(workdir, "layers", p) for p, _ in by_layer}:
+        files.remove_temporaries(d)
+    rows: dict[str, list[np.ndarray]] = {}
     for (preset, layer), metas in by_layer.items():
         best = []
         for m in metas:
@@ -127,4 +168,9 @@ def _write_layers_and_gallery(net, config, chunks, workdir) -> None:
             best.append(np.asarray(gallery.read_png(path)))
         save_png(montage(np.stack(best)), os.path.join(workdir, "layers", preset, f"{layer}.png"),
                  scale=config.grid_scale)
+        fig5 = _figure5(net, layer, metas, workdir, preset, config.figure5_units)
+        save_png(fig5, os.path.join(workdir, "layers", preset, f"{layer}_figure5.png"), scale=config.grid_scale)
+        rows.setdefault(preset, []).append(fig5)
+    for preset, figs in rows.items():
+        save_png(stack_rows(figs), os.path.join(workdir, f"figure5_{preset}.png"), scale=config.grid_scale)
     gallery.write(workdir, net, config, by_layer)

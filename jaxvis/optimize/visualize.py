@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxvis.errors import JaxvisError
 from jaxvis.optimize import regularizers as R
+from jaxvis.optimize import sharding
 from jaxvis.optimize.crop import plan_crop
 from jaxvis.optimize.ascent import LR_POLICIES, START_IMAGES, Theta, Units, ascend, start_images
 from jaxvis.optimize.presets import preset as load_preset
@@ -94,10 +95,16 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
     plan, y0, cx0 = (plan_crop(net.layer(layer), ys, xs, shape[:2], net.definition.layers) if use_crops
                      else (None, ys, xs))
     corner = (jnp.asarray(y0, jnp.int32), jnp.asarray(cx0, jnp.int32)) if plan else None
-    out = ascend(net.apply, net.params, x0, units, theta, lower, upper, layer=layer,
+    per_element, shared = (x0, units, theta, corner), (net.params, lower, upper)
+    mesh = sharding.local_mesh()
+    if mesh.size > 1:  # every local device takes a slice of the batch
+        per_element = sharding.pad_batch(per_element, n, sharding.padded_size(n, mesh.size))
+        per_element, shared = sharding.place(per_element, shared, mesh)
+    (x0, units, theta, corner), (params, lower, upper) = per_element, shared
+    out = ascend(net.apply, params, x0, units, theta, lower, upper, layer=layer,
                  spatial=net.layer(layer).spatial, max_steps=max_steps, radius=radius,
                  crop=plan, crop_corner=corner)
-    return jax.tree_util.tree_map(np.asarray, out)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
 
 
 def visualize(net, units, preset: str = "row3", restarts: int = 9, seed: int = 0, **overrides) -> VisResult:

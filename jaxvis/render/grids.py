@@ -48,7 +48,31 @@ def save_png(image, path: str | os.PathLike, min_size: int = 0, scale: int = 1) 
         pil = pil.resize((image.shape[1] * factor, image.shape[0] * factor), Image.Resampling.NEAREST)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}.tmp{os.getpid()}"  # the form jobs.files.remove_temporaries sweeps
     pil.save(tmp, format="PNG")
     os.replace(tmp, path)
     return path
+
+
+def field_crop(image, info, y: int | None, x: int | None) -> np.ndarray:
+    """The part of ``image`` [H, W, 3] in the receptive field of unit (y, x)
+    of the layer ``info`` (a LayerInfo), clipped to the image: the feature at
+    its true size (Yosinski et al. Figure 5). The whole image for fc units."""
+    image = np.asarray(image)
+    if y is None or info.rf_size is None:
+        return image
+    first = info.rf_offset - (info.rf_size - 1) / 2
+    y0, x0 = int(math.floor(first + y * info.rf_stride)), int(math.floor(first + x * info.rf_stride))
+    h, w = image.shape[:2]
+    return image[max(y0, 0):min(y0 + info.rf_size, h), max(x0, 0):min(x0 + info.rf_size, w)]
+
+
+def stack_rows(rows, pad: int = 6, pad_value: int = 255) -> np.ndarray:
+    """Images of different sizes [Hi, Wi, 3] one under another, left-aligned."""
+    width = max(r.shape[1] for r in rows)
+    out = np.full((sum(r.shape[0] for r in rows) + pad * (len(rows) - 1), width, 3), pad_value, np.uint8)
+    top = 0
+    for r in rows:
+        out[top:top + r.shape[0], :r.shape[1]] = r
+        top += r.shape[0] + pad
+    return out

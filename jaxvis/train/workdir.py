@@ -18,20 +18,26 @@ def _diff(old: dict, new: dict) -> list[str]:
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
-def claim(workdir: str, config: dict) -> bool:
+def claim(workdir: str, config: dict, extend_keys: tuple = (), hint: str = "") -> bool:
     """Creates ``workdir`` for ``config`` or checks it was made with the same
-    config. Returns True when the workdir already existed (a resume)."""
+    config. Returns True when the workdir already existed (a resume).
+    ``extend_keys``: keys allowed to differ (the stored config is then
+    replaced: the caller extends the workdir on purpose); ``hint`` ends the
+    refusal's message."""
     path = os.path.join(workdir, CONFIG_FILE)
     config = json.loads(json.dumps(config))  # tuples -> lists, as stored
     if os.path.isfile(path):
         with open(path) as f:
             old = json.load(f)
         changes = _diff(old, config)
-        if changes:
+        fixed = [c for c in changes if c.split(":")[0] not in extend_keys]
+        if fixed:
             raise JaxvisError(
-                f"workdir {workdir} was created with a different config ({'; '.join(changes)}); "
-                "use a new --workdir, or the original config to resume"
+                f"workdir {workdir} was created with a different config ({'; '.join(fixed)}); "
+                f"use a new --workdir, or the original config to resume{hint}"
             )
+        if changes:
+            files.write_json(path, config)
         return True
     if os.path.isdir(os.path.join(workdir, "checkpoints")):
         raise JaxvisError(f"workdir {workdir} holds checkpoints but no {CONFIG_FILE}; refusing to train on top of them")

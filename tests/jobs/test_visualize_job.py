@@ -1,22 +1,29 @@
 """``jaxvis visualize`` end to end on the shipped demo network: the files and
 the gallery's links, a kill -9 mid-way and a resume that gives exactly the
-uninterrupted run's files, and a refused workdir."""
+uninterrupted run's files, leftovers of a killed writer, a refused and an
+extended workdir, 8 devices and 2 processes giving the 1-device files."""
 
 import hashlib
+import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
+import jaxvis
 from configs import demo as demo_config
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import run_visualize
+from jaxvis.jobs import gallery, run_visualize
+from jaxvis.render.grids import field_crop
 
-FLAGS = ["--config.layers=('conv1',)", "--config.restarts=2", "--config.steps=3", "--config.chunk_units=4"]
+FLAGS = ["--config.layers=('conv1','fc8')", "--config.restarts=2", "--config.steps=3", "--config.chunk_units=4"]
 
 
 def small_config(layers=("conv1", "fc8")):
@@ -35,9 +42,21 @@ def _tree(root):
     return out
 
 
-def _cli(workdir):
+def _cli(workdir, *extra):
     return [sys.executable, "-m", "jaxvis.cli.main", "visualize", "--config=configs/demo.py",
-            f"--workdir={workdir}", *FLAGS]
+            f"--workdir={workdir}", *FLAGS, *extra]
+
+
+def _env(**extra):
+    return dict(os.environ, PYTHONPATH=os.getcwd(), **extra)
+
+
+def _same_files(workdir, reference):
+    """Same file set, byte-identical files (config.json aside: it may hold the flags' order)."""
+    resumed = _tree(workdir)
+    assert sorted(resumed) == sorted(reference)  # no file missing, none extra (no stray .tmp)
+    differ = [p for p in reference if p != "config.json" and resumed[p] != reference[p]]
+    assert not differ, differ[:5]
 
 
 @pytest.fixture(scope="module")
@@ -68,27 +87,111 @@ def test_files_and_gallery_links(finished):
             assert os.path.isfile(target), (page, link)
 
 
-def test_kill_and_resume_gives_the_uninterrupted_files(tmp_path):
-    run_visualize(small_config(("conv1",)), str(tmp_path / "whole"))
-    reference = _tree(str(tmp_path / "whole"))
+def test_kill_and_resume_gives_the_uninterrupted_files(finished, tmp_path):
+    reference = _tree(finished[0])
     workdir = str(tmp_path / "killed")
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
-    proc = subprocess.Popen(_cli(workdir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(workdir), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = os.path.join(workdir, "chunks")
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.isdir(chunks) and len(os.listdir(chunks)) >= 2):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = len(os.listdir(chunks))
-    assert 2 <= done_before < 4, "the run was not interrupted mid-way"
-    rerun = subprocess.run(_cli(workdir), env=env, capture_output=True, text=True)
+    done_before = len([n for n in os.listdir(chunks) if n.endswith(".json")])
+    assert 2 <= done_before < 7, "the run was not interrupted mid-way"
+    rerun = subprocess.run(_cli(workdir), env=_env(), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"{4 - done_before} chunks run, {done_before} already done" in rerun.stdout
-    resumed = _tree(workdir)
-    assert sorted(resumed) == sorted(reference)  # no file missing, none extra (no stray .tmp)
-    differ = [p for p in reference if p != "config.json" and resumed[p] != reference[p]]
-    assert not differ, differ[:5]
+    assert f"{7 - done_before} chunks run, {done_before} already done" in rerun.stdout
+    _same_files(workdir, reference)
+
+
+def test_resume_removes_what_a_killed_writer_left(finished, tmp_path):
+    """A kill between writing a temporary file and renaming it leaves ``*.tmp<pid>``:
+    the rerun removes it, for the chunk it redoes and for the gallery it rewrites."""
+    reference = _tree(finished[0])
+    workdir = str(tmp_path / "copy")
+    shutil.copytree(finished[0], workdir)
+    os.remove(os.path.join(workdir, "chunks", "row3-conv1-00004.json"))
+    leftovers = ["units/row3/conv1/0005/restart_1.png.tmp4242", "chunks/row3-conv1-00004.json.tmp4242",
+                 "units/row3/fc8/0002/index.html.tmp77", "layers/row3/fc8.png.tmp77", "index.html.tmp77"]
+    for p in leftovers:
+        with open(os.path.join(workdir, p), "w") as f:
+            f.write("half")
+    info = run_visualize(small_config(), workdir)
+    assert (info["chunks_run"], info["chunks_skipped"]) == (1, 6)
+    _same_files(workdir, reference)
+
+
+def test_eight_devices_give_the_one_device_files(finished, tmp_path):
+    """The chunk's batch sharded over 8 (simulated) CPU devices; fc8's last
+    chunk (2 units x 2 restarts) is padded to 8. Sharding may change float
+    rounding, so a pixel may differ by one level."""
+    reference = _tree(finished[0])
+    workdir = str(tmp_path / "eight")
+    run = subprocess.run(_cli(workdir), env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(_tree(workdir)) == sorted(reference)
+    for page in (p for p in reference if p.endswith(".png")):
+        a = np.asarray(gallery.read_png(os.path.join(workdir, page)), np.int16)
+        b = np.asarray(gallery.read_png(os.path.join(finished[0], page)), np.int16)
+        assert np.abs(a - b).max() <= 1, page
+    for layer, c in (("conv1", 5), ("fc8", 9)):
+        metas = [json.load(open(os.path.join(root, "units", "row3", layer, f"{c:04d}", "meta.json")))
+                 for root in (workdir, finished[0])]
+        np.testing.assert_allclose(metas[0]["best_value"], metas[1]["best_value"], rtol=1e-4)
+
+
+def test_two_processes_give_the_one_process_files(finished, tmp_path):
+    """Two processes joined by jax.distributed on localhost share the chunks
+    (each its own), process 0 writes the gallery: the files of one process."""
+    reference = _tree(finished[0])
+    workdir = str(tmp_path / "two")
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen(_cli(workdir, f"--coordinator_address=localhost:{port}", "--num_processes=2",
+                                   f"--process_id={i}"), env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    # 7 chunks: process 0 takes 0, 2, 4, 6 and process 1 takes 1, 3, 5.
+    assert "4 chunks run, 0 already done" in outs[0][0] and "3 chunks run, 0 already done" in outs[1][0]
+    _same_files(workdir, reference)
+
+
+def test_extend_adds_layers_and_keeps_finished_units(tmp_path):
+    workdir = str(tmp_path / "grow")
+    run_visualize(small_config(("fc8",)), workdir)
+    before = _tree(workdir)
+    with pytest.raises(JaxvisError, match="--extend to add layers"):
+        run_visualize(small_config(("fc8", "conv1")), workdir)
+    info = run_visualize(small_config(("fc8", "conv1")), workdir, extend=True)
+    assert (info["chunks_run"], info["chunks_skipped"]) == (4, 3)
+    after = _tree(workdir)
+    kept = [p for p in before if p.startswith(("units/row3/fc8/", "chunks/")) and not p.endswith("index.html")]
+    assert kept and all(after[p] == before[p] for p in kept)
+    assert os.path.isfile(os.path.join(workdir, "units", "row3", "conv1", "0015", "grid.png"))
+    with pytest.raises(JaxvisError, match="drops 3 of its chunks"):
+        run_visualize(small_config(("conv1",)), workdir, extend=True)
+
+
+def test_figure5_sets_crop_each_unit_to_its_receptive_field(finished):
+    """conv1 of demo sees 5x5 pixels (checked against the architecture by hand:
+    one 5x5 stride-1 conv); its Figure 5 row shows 8 units, each with its 2
+    restarts side by side (up to 4 make a 2x2 grid)."""
+    workdir, _ = finished
+    for name in ("layers/row3/conv1_figure5.png", "layers/row3/fc8_figure5.png", "figure5_row3.png"):
+        assert os.path.isfile(os.path.join(workdir, name)), name
+    conv1 = gallery.read_png(os.path.join(workdir, "layers/row3/conv1_figure5.png"))
+    scale = 2  # demo.py's grid_scale
+    cell = 2 * 5 + 1  # two 5x5 crops and a 1-pixel gap
+    assert conv1.shape[:2] == (5 * scale, (8 * cell + 7 * 4) * scale)
+    image = gallery.read_png(os.path.join(workdir, "units/row3/conv1/0000/restart_0.png"))
+    meta = json.load(open(os.path.join(workdir, "units/row3/conv1/0000/meta.json")))
+    y, x = meta["y"], meta["x"]
+    np.testing.assert_array_equal(
+        field_crop(image, jaxvis.load_model("demo").layer("conv1"), y, x), image[y - 2:y + 3, x - 2:x + 3])
 
 
 def test_workdir_of_another_config_is_refused(finished):

@@ -1,0 +1,20 @@
+"""The flags every long job takes: --config (an ml_collections file whose
+fields can be overridden as --config.key=value) and --workdir (re-running
+the same command resumes). Only the running command's module imports this,
+so each command states its own help text here once."""
+
+from __future__ import annotations
+
+from absl import flags, logging
+from ml_collections import config_flags
+
+CONFIG = config_flags.DEFINE_config_file("config", None, "job config file (see configs/)")
+WORKDIR = flags.DEFINE_string("workdir", None, "output directory; re-running the same command resumes")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def start(command: str, argv: list[str]) -> None:
+    """Refuses stray positional arguments and turns on progress logging."""
+    if len(argv) > 1:
+        raise SystemExit(f"jaxvis {command}: unexpected arguments {argv[1:]}")
+    logging.set_verbosity(logging.INFO)
