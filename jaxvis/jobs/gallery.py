@@ -21,7 +21,7 @@ def read_png(path: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{_STYLE}"
             f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
 
@@ -31,7 +31,7 @@ def _unit_page(meta: dict, layer_href: str, index_href: str) -> str:
                    for r, (v, s, f) in enumerate(zip(meta["best_value"], meta["best_step"], meta["failed_step"])))
     theta = ", ".join(f"{k}={html.escape(str(v))}" for k, v in sorted(meta["theta"].items()))
     where = "" if meta["y"] is None else f" at ({meta['y']}, {meta['x']})"
-    return _page(f"{meta['model']} {meta['layer']} unit {meta['channel']}{where}, {meta['preset']}",
+    return page(f"{meta['model']} {meta['layer']} unit {meta['channel']}{where}, {meta['preset']}",
                  f"<p><a href='{layer_href}'>{html.escape(meta['layer'])}</a> | <a href='{index_href}'>index</a></p>"
                  f"<p><img src='grid.png' alt='restarts'></p>"
                  f"<table><tr><th>restart</th><th>best value</th><th>at step</th><th>failed at</th></tr>{rows}</table>"
@@ -51,7 +51,7 @@ def write(workdir: str, net, config, by_layer: dict) -> None:
             thumb = f"{unit_rel}/{name}/restart_{m['best_restart']}.png"
             cells.append(f"<a href='{unit_rel}/{name}/index.html'><img src='{thumb}' width='64' height='64' "
                          f"alt='unit {m['channel']}'><br>{m['channel']}</a>")
-        files.write_text(os.path.join(layer_dir, f"{layer}.html"), _page(
+        files.write_text(os.path.join(layer_dir, f"{layer}.html"), page(
             f"{net.name} {layer} ({preset}): {len(metas)} units",
             f"<p><a href='../../index.html'>index</a></p><p><img src='{layer}.png' alt='montage'></p>"
             f"<p>The strongest units, 4 restarts each at the size of their receptive field:<br>"
@@ -59,9 +59,10 @@ def write(workdir: str, net, config, by_layer: dict) -> None:
             f"<div class='units'>{''.join(cells)}</div>"))
         index.append(f"<li><a href='layers/{preset}/{layer}.html'>{html.escape(layer)}</a> ({preset}, "
                      f"{len(metas)} units)</li>")
-    files.write_text(os.path.join(workdir, "index.html"), _page(
+    files.write_text(os.path.join(workdir, "index.html"), page(
         f"jaxvis: {net.name}",
-        f"<p>{config.restarts} restarts per unit, seed {config.seed}, presets {', '.join(config.presets)}.</p>"
+        f"<p>{config.restarts} restarts per unit, seed {config.seed}, presets "
+        f"{html.escape(', '.join(config.presets))}.</p>"
         f"<ul>{''.join(index)}</ul>"
         + "".join(f"<h2>Figure 5: every layer, {html.escape(p)}</h2><p><img src='figure5_{p}.png' alt='Figure 5'></p>"
-                  for p in config.presets)))
+                  for p in dict.fromkeys(k[0] for k in by_layer))))

@@ -31,6 +31,8 @@ import jaxvis
 from jaxvis.errors import JaxvisError
 from jaxvis.jobs import chunked, files, gallery, hosts
 from jaxvis.models import layers as L
+from jaxvis.optimize.presets import label as preset_label
+from jaxvis.optimize.units import class_layer
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
 from jaxvis.train import workdir as wd
@@ -39,21 +41,23 @@ from jaxvis.train import workdir as wd
 def default_layers(net) -> list[str]:
     """Every conv layer and the class layer (the last fully connected layer, before the softmax)."""
     convs = [s.name for s in net.definition.layers if isinstance(s, L.Conv)]
-    dense = [s.name for s in net.definition.layers if isinstance(s, L.Dense)]
-    return convs + dense[-1:]
+    return convs + [class_layer(net)]
 
 
 def plan_chunks(net, config) -> list[dict]:
-    """[{id, preset, layer, channels}] in a fixed order: presets, layers, channels."""
+    """[{id, preset, preset_name, layer, channels}] in a fixed order: presets,
+    layers, channels. ``preset`` is the label used in file names (a preset
+    file's FILE.py:NAME gives NAME), ``preset_name`` what loads it."""
     layers = list(config.layers) or default_layers(net)
     chunks = []
-    for preset in config.presets:
+    for name in config.presets:
+        preset = preset_label(name)
         for layer in layers:
             channels = net.layer(layer).channels  # UnitError names the layers
             for first in range(0, channels, config.chunk_units):
                 ids = list(range(first, min(first + config.chunk_units, channels)))
-                chunks.append({"id": f"{preset}-{layer}-{first:05d}", "preset": preset, "layer": layer,
-                               "channels": ids})
+                chunks.append({"id": f"{preset}-{layer}-{first:05d}", "preset": preset, "preset_name": name,
+                               "layer": layer, "channels": ids})
     return chunks
 
 
@@ -64,7 +68,7 @@ def _unit_dir(workdir, preset, layer, channel) -> str:
 def _run_chunk(net, config, chunk, workdir) -> list[dict]:
     overrides = {"steps": int(config.steps)} if config.steps else {}
     units = [(chunk["layer"], c) for c in chunk["channels"]]
-    res = jaxvis.visualize(net, units, preset=chunk["preset"], restarts=config.restarts, seed=config.seed,
+    res = jaxvis.visualize(net, units, preset=chunk["preset_name"], restarts=config.restarts, seed=config.seed,
                            **overrides)
     metas = []
     for i, (layer, channel, y, x) in enumerate(res.units):
@@ -130,7 +134,7 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
     def cost(chunk):  # pixels the objective is computed on, per step
         info = net.layer(chunk["layer"])
         side = info.rf_size or max(net.definition.input_shape[:2])
-        return len(chunk["channels"]) * config.restarts * _steps(config, chunk["preset"]) * side * side
+        return len(chunk["channels"]) * config.restarts * _steps(config, chunk["preset_name"]) * side * side
 
     info = chunked.run(workdir, chunks, run_chunk, cost, units=lambda c: len(c["channels"]))
     if hosts.index() == 0:

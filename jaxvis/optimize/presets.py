@@ -5,6 +5,9 @@ documentation (SPEC.md section 1). Row 3 is the paper's best single setting.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import ml_collections
 
 # name: (decay, blur_width, blur_every, norm_pct, contrib_pct, steps, lr_policy, lr, desired_progress)
@@ -22,9 +25,36 @@ FIELDS = ("decay", "blur_width", "blur_every", "norm_pct", "contrib_pct", "steps
 def preset(name: str) -> ml_collections.ConfigDict:
     """The named row as a config: decay, blur_width, blur_every, norm_pct,
     contrib_pct, steps, lr_policy ("constant" | "progress"), lr (the constant
-    rate, or the progress policy's max), desired_progress, start."""
+    rate, or the progress policy's max), desired_progress, start.
+    ``name`` may also be ``FILE.py:NAME``: a preset file such as the one
+    ``jaxvis search`` exports, whose ``get_config(NAME)`` gives those fields."""
+    if ".py" in name:
+        return _from_file(name)
     if name not in TABLE1:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}")
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}, or FILE.py:NAME")
     c = ml_collections.ConfigDict(dict(zip(FIELDS, TABLE1[name])))
     c.start = "mean_plus_rand"
     return c
+
+
+def label(name: str) -> str:
+    """A preset's name in file and chunk names: ``FILE.py:NAME`` -> NAME."""
+    return name.rpartition(":")[2] if ".py" in name else name
+
+
+def _from_file(name: str) -> ml_collections.ConfigDict:
+    path, _, arg = name.partition(".py")
+    path, arg = path + ".py", arg.lstrip(":")
+    if not os.path.isfile(path):
+        raise ValueError(f"preset file {path} does not exist (from preset {name!r})")
+    spec = importlib.util.spec_from_file_location("jaxvis_preset_file", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        c = module.get_config(arg) if arg else module.get_config()
+    except KeyError as e:
+        raise ValueError(f"preset file {path} has no preset {arg!r} ({e})") from None
+    missing = set(FIELDS) - set(c)
+    if missing:
+        raise ValueError(f"preset {name!r} lacks {', '.join(sorted(missing))}")
+    return ml_collections.ConfigDict(dict(c))

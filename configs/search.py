@@ -1,0 +1,32 @@
+"""The 300-combination random search of the regularization hyperparameters
+on the shipped demo network, judged by the independent demo_b.
+
+    jaxvis search --config=configs/search.py --workdir=workdirs/search
+
+300 sampled combinations (distributions: jaxvis/search/sampling.py) plus
+Table 1's four rows as references, each run on 6 probe units (4 class units
+of fc8, 2 conv5 units) x 2 restarts for 100 steps: 3,648 ascents in one
+batch per chunk of 8 combinations. The review gallery is
+workdirs/search/index.html; the best 4 sampled combinations by mean rank
+are exported to workdirs/search/presets.py (``--config.export="('c017',)"``
+and re-running the same command re-exports by hand). Re-running resumes.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.model = "demo"
+    c.weights = ""  # "": the shipped weights
+    c.judge = "demo_b"  # the independent network that scores recognisability; "": none
+    c.probes = ("fc8:0", "fc8:3", "fc8:6", "fc8:9", "conv5:0", "conv5:5")  # layer:channel[:y:x]
+    c.combinations = 300
+    c.references = True  # Table 1's rows 1-4 too (with this config's steps)
+    c.restarts = 2
+    c.steps = 100
+    c.seed = 0  # sampling and restart seed
+    c.combos_per_chunk = 8  # combinations per compiled batch (x probes x restarts); one resumable record each
+    c.export_top = 4
+    c.export = ()  # ids to export instead of the best export_top, e.g. ("c017", "c203")
+    return c

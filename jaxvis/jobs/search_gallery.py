@@ -1,0 +1,91 @@
+"""The search's review gallery: a sortable table of every combination, one
+page per combination (its images for every probe) and one page per probe
+(every combination side by side). Static HTML, relative links, a few lines
+of inline JavaScript for sorting (the default order is the run order)."""
+
+from __future__ import annotations
+
+import html
+import os
+
+from jaxvis.jobs import files
+from jaxvis.jobs.gallery import page
+from jaxvis.search import sampling, scores
+
+_SORT = ("<script>function sortBy(id, key){const c=document.getElementById(id);"
+         "[...c.children].sort((a,b)=>parseFloat(b.dataset[key])-parseFloat(a.dataset[key]))"
+         ".forEach(e=>c.appendChild(e));}</script>")
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3g}"
+
+
+def _data(row: dict, order: int) -> str:
+    """data-* attributes to sort on (missing scores sort last)."""
+    vals = {k: row.get(k) for k in scores.NAMES}
+    attrs = " ".join(f"data-{k}='{-1e9 if v is None else v:.6g}'" for k, v in vals.items())
+    return f"{attrs} data-order='{-order}' data-rank='{-row.get('rank', 0):.6g}'"
+
+
+def _buttons(container: str) -> str:
+    keys = [("order", "run order"), ("rank", "combined rank"), *((k, k) for k in scores.NAMES)]
+    return "<p>sort by: " + " ".join(f"<button onclick=\"sortBy('{container}','{k}')\">{label}</button>"
+                                     for k, label in keys) + "</p>"
+
+
+def _theta(settings: dict) -> str:
+    return ", ".join(f"{k}={settings[k]:.3g}" for k in sampling.FIELDS)
+
+
+def write(workdir: str, net, config, probes: list[str], table: list[dict], picked: set[str]) -> None:
+    rows = []
+    for order, r in enumerate(table):
+        mark = " (exported)" if r["id"] in picked else ""
+        cells = "".join(f"<td>{r['settings'][k]:.3g}</td>" for k in sampling.FIELDS)
+        cells += "".join(f"<td>{_fmt(r.get(k))}</td>" for k in scores.NAMES)
+        rows.append(f"<tr {_data(r, order)}><td><a href='combos/{r['id']}/index.html'>{r['id']}</a>{mark}</td>"
+                    f"<td>{r['kind']}</td>{cells}<td>{r['rank']:.1f}</td></tr>")
+        _combo_page(workdir, net, r, probes, config.restarts)
+    heads = "".join(f"<th>{h}</th>" for h in ("id", "kind", *sampling.FIELDS, *scores.NAMES, "mean rank"))
+    probe_links = " ".join(f"<a href='probes/{p}/index.html'>{p}</a>" for p in probes)
+    for p in probes:
+        _probe_page(workdir, net, p, table)
+    files.write_text(os.path.join(workdir, "index.html"), page(
+        f"jaxvis search: {net.name}, {len(table)} combinations",
+        f"{_SORT}<p>{config.steps} steps, {config.restarts} restarts, seed {config.seed}, judge "
+        f"{html.escape(config.judge or 'none')}. Scores: see jaxvis/search/scores.py; the sampling "
+        f"distributions: jaxvis/search/sampling.py. <a href='scores.json'>scores.json</a>, "
+        f"exported presets: <a href='presets.py'>presets.py</a>.</p><p>Probes: {probe_links}</p>"
+        f"{_buttons('rows')}<table><thead><tr>{heads}</tr></thead><tbody id='rows'>{''.join(rows)}</tbody></table>"))
+
+
+def _combo_page(workdir: str, net, row: dict, probes: list[str], restarts: int) -> None:
+    body = []
+    for p, s in zip(probes, row["probes"]):
+        imgs = "".join(f"<img src='{p}-r{r}.png' width='96' height='96' alt='restart {r}'> " for r in range(restarts))
+        body.append(f"<h3><a href='../../probes/{p}/index.html'>{p}</a></h3><p>{imgs}</p><p>activation "
+                    f"{_fmt(s['activation'])}, recognisability {_fmt(s['recognisability'])}, diversity "
+                    f"{_fmt(s['diversity'])}</p>")
+    scores_line = ", ".join(f"{k} {_fmt(row.get(k))}" for k in scores.NAMES)
+    files.remove_temporaries(os.path.join(workdir, "combos", row["id"]))
+    files.write_text(os.path.join(workdir, "combos", row["id"], "index.html"), page(
+        f"{net.name}: combination {row['id']} ({row['kind']})",
+        f"<p><a href='../../index.html'>all combinations</a> | <a href='meta.json'>meta.json</a></p>"
+        f"<p>{html.escape(_theta(row['settings']))}; {scores_line}</p>{''.join(body)}"))
+
+
+def _probe_page(workdir: str, net, probe: str, table: list[dict]) -> None:
+    cells = []
+    for order, r in enumerate(table):
+        s = next(s for s in r["probes"] if s["probe"] == probe)
+        img = f"../../combos/{r['id']}/{probe}-r{s['best_restart']}.png"
+        cells.append(f"<a {_data({**s, 'rank': r['rank']}, order)} href='../../combos/{r['id']}/index.html'>"
+                     f"<img src='{img}' width='64' height='64' alt='{r['id']}'><br>{r['id']}<br>"
+                     f"{_fmt(s['activation'])} / {_fmt(s['recognisability'])} / {_fmt(s['diversity'])}</a>")
+    files.remove_temporaries(os.path.join(workdir, "probes", probe))
+    files.write_text(os.path.join(workdir, "probes", probe, "index.html"), page(
+        f"{net.name} probe {probe}: every combination",
+        f"{_SORT}<p><a href='../../index.html'>all combinations</a>. Under each image: activation / "
+        f"recognisability / diversity for this probe (best restart shown).</p>{_buttons('cells')}"
+        f"<div class='units' id='cells'>{''.join(cells)}</div>"))

@@ -1,0 +1,212 @@
+"""``jaxvis search``: the 300-combination random search of the regularization
+hyperparameters (Yosinski et al. 2015, section 3), every combination run
+vmapped over a set of probe units and restarts, with Table 1's four rows as
+references, automated scores (``jaxvis.search.scores``), a review gallery
+and the chosen combinations exported as a preset file.
+
+Layout of the workdir::
+
+    config.json                     the config that made it (another is refused)
+    combinations.json               every combination's settings, in run order
+    chunks/combos-<first>.json      one record per chunk of combinations
+    combos/<id>/<probe>-r<r>.png    each probe's restart images
+    combos/<id>/meta.json, index.html
+    probes/<probe>/index.html       every combination side by side, sortable
+    scores.json                     the score table
+    presets.py                      the chosen combinations, as presets
+    index.html                      the sortable table of all combinations
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+import jaxvis
+from jaxvis.errors import JaxvisError
+from jaxvis.jobs import chunked, files, hosts, search_gallery
+from jaxvis.optimize.presets import preset as load_preset
+from jaxvis.optimize.units import class_layer, parse_unit
+from jaxvis.optimize.visualize import run_layer
+from jaxvis.render.grids import save_png
+from jaxvis.search import sampling, scores
+from jaxvis.train import workdir as wd
+
+REFERENCES = ("row1", "row2", "row3", "row4")
+
+
+def parse_probe(net, text: str) -> tuple[str, int, int, int]:
+    """'layer:channel' or 'layer:channel:y:x' -> a unit (conv units default to the centre)."""
+    parts = str(text).split(":")
+    if len(parts) not in (2, 4) or not all(p.strip().lstrip("-").isdigit() for p in parts[1:]):
+        raise JaxvisError(f"a probe is 'layer:channel' or 'layer:channel:y:x', got {text!r}")
+    return parse_unit(net, (parts[0], *map(int, parts[1:])))
+
+
+def probe_name(unit) -> str:
+    layer, channel, y, x = unit
+    return f"{layer}-{channel:04d}-{y}-{x}"
+
+
+def combinations(config) -> list[dict]:
+    """[{id, kind, settings}]: Table 1's rows (kind "reference"), then the
+    sampled combinations c000, c001, ... (kind "sampled"). All run with the
+    config's steps; the sampled ones with row 3's learning rate. Settings are
+    presets, in CaffeNet's learning-rate units like Table 1 (the run
+    multiplies lr by the model's ``ascent_lr_scale``, as jaxvis.visualize does)."""
+    out = []
+    for row in REFERENCES if config.references else ():
+        out.append({"id": row, "kind": "reference", "settings": dict(load_preset(row).to_dict(), steps=config.steps)})
+    base = dict(load_preset("row3").to_dict(), steps=config.steps)
+    for i, theta in enumerate(sampling.sample(config.combinations, config.seed)):
+        out.append({"id": f"c{i:03d}", "kind": "sampled", "settings": dict(base, **theta)})
+    return out
+
+
+def plan_chunks(combos: list[dict], per_chunk: int) -> list[dict]:
+    ids = [c["id"] for c in combos]
+    return [{"id": f"combos-{first:04d}", "combos": ids[first:first + per_chunk]}
+            for first in range(0, len(ids), per_chunk)]
+
+
+def _judge_classes(net, judge, layer: str) -> bool:
+    """Whether the judge can score a probe of ``layer``: it is both networks' class layer, same classes."""
+    if judge is None:
+        return False
+    return (layer == class_layer(net) == class_layer(judge)
+            and net.layer(layer).channels == judge.layer(layer).channels)
+
+
+def _run_chunk(net, judge, config, probes, chunk, by_id, workdir) -> list[dict]:
+    combos = [by_id[i] for i in chunk["combos"]]
+    r_count = config.restarts
+    restart_keys = jax.vmap(lambda r: jax.random.fold_in(jax.random.key(config.seed), r))(jax.numpy.arange(r_count))
+    results = {}  # (combo index, probe index) -> (images [R], best_value, best_step, failed)
+    for layer in dict.fromkeys(p[0] for p in probes):
+        pidx = [i for i, p in enumerate(probes) if p[0] == layer]
+        # element order: combo, probe, restart
+        elems = [(c, p, r) for c in range(len(combos)) for p in pidx for r in range(r_count)]
+        settings = {k: np.array([combos[c]["settings"][k] for c, _, _ in elems])
+                    for k in combos[0]["settings"]}
+        settings["lr"] = settings["lr"] * net.definition.ascent_lr_scale
+        cols = np.array([probes[p][1:] for _, p, _ in elems])
+        keys = restart_keys[np.array([r for _, _, r in elems])]
+        out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings, max_steps=config.steps)
+        images = net.deprocess(out.best_x)
+        for j, (c, p, r) in enumerate(elems):
+            results.setdefault((c, p), []).append((images[j], out.best_value[j], out.best_step[j], out.failed_step[j]))
+    metas = []
+    for c, combo in enumerate(combos):
+        d = os.path.join(workdir, "combos", combo["id"])
+        files.remove_temporaries(d)
+        rows = []
+        for p, unit in enumerate(probes):
+            images = np.stack([e[0] for e in results[(c, p)]])
+            name = probe_name(unit)
+            for r in range(r_count):
+                save_png(images[r], os.path.join(d, f"{name}-r{r}.png"))
+            judged = None
+            if _judge_classes(net, judge, unit[0]):
+                probs = np.asarray(judge.blobs(judge.preprocess(images))["prob"])[:, unit[1]]
+                judged = [float(v) for v in probs]
+            values = [float(e[1]) for e in results[(c, p)]]
+            rows.append({"probe": name, "best_value": values, "best_step": [int(e[2]) for e in results[(c, p)]],
+                         "failed_step": [int(e[3]) for e in results[(c, p)]], "judge_p": judged,
+                         "best_restart": int(np.argmax(values)), "diversity": scores.diversity(images)})
+        meta = {"id": combo["id"], "kind": combo["kind"], "settings": combo["settings"], "probes": rows}
+        files.write_json(os.path.join(d, "meta.json"), meta)
+        metas.append(meta)
+    return metas
+
+
+def score_table(metas: list[dict]) -> list[dict]:
+    """One row per combination: id, kind, settings, the three scores and per-probe detail."""
+    best = np.array([[max(r["best_value"]) for r in m["probes"]] for m in metas])
+    relative = scores.relative_activation(best)
+    table = []
+    for i, m in enumerate(metas):
+        judged = [float(np.mean(r["judge_p"])) if r["judge_p"] else None for r in m["probes"]]
+        per_probe = [{"probe": r["probe"], "activation": float(relative[i, j]), "recognisability": judged[j],
+                      "diversity": r["diversity"], "best_restart": r["best_restart"]}
+                     for j, r in enumerate(m["probes"])]
+        table.append({"id": m["id"], "kind": m["kind"], "settings": m["settings"],
+                      "activation": float(np.mean(relative[i])), "recognisability": scores.mean_or_none(judged),
+                      "diversity": scores.mean_or_none(r["diversity"] for r in m["probes"]),
+                      "probes": per_probe})
+    for row, rank in zip(table, scores.combined_rank(table)):
+        row["rank"] = rank
+    return table
+
+
+def chosen(table: list[dict], config) -> list[dict]:
+    """The exported combinations: config.export's ids, or the best ``export_top``
+    sampled ones by combined rank."""
+    by_id = {r["id"]: r for r in table}
+    if config.export:
+        unknown = [i for i in config.export if i not in by_id]
+        if unknown:
+            raise JaxvisError(f"export names unknown combinations {unknown}; ids are row1..row4 and "
+                              f"c000..c{config.combinations - 1:03d}")
+        return [by_id[i] for i in config.export]
+    sampled = [r for r in table if r["kind"] == "sampled"]
+    return sorted(sampled, key=lambda r: r["rank"])[:config.export_top]
+
+
+def write_presets(path: str, rows: list[dict], workdir: str) -> None:
+    """A preset file: ``FILE.py:ID`` works wherever a preset name does."""
+    body = ",\n".join(f"    {r['id']!r}: {r['settings']!r}" for r in rows)
+    first = rows[0]["id"] if rows else ""
+    files.write_text(path, f'''"""Regularization presets chosen by jaxvis search in {workdir}.
+
+    jaxvis visualize --config=configs/demo.py --workdir=workdirs/vis_chosen \\\\
+        --config.presets="('{path}:{first}',)"
+
+or ``jaxvis.visualize(net, units, preset="{path}:{first}")``.
+"""
+
+import ml_collections
+
+PRESETS = {{
+{body},
+}}
+
+
+def get_config(name={first!r}):
+    return ml_collections.ConfigDict(PRESETS[name])
+''')
+
+
+def run_search(config, workdir: str) -> dict:
+    """Runs (or resumes) the search; returns counts, seconds and the chosen ids."""
+    if config.restarts < 1 or config.combos_per_chunk < 1 or config.steps < 1 or config.combinations < 0:
+        raise JaxvisError("restarts, combos_per_chunk and steps must be >= 1 and combinations >= 0; got "
+                          f"{config.restarts}, {config.combos_per_chunk}, {config.steps}, {config.combinations}")
+    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    judge = jaxvis.load_model(config.judge) if config.judge else None
+    if not config.probes:
+        raise JaxvisError("config.probes is empty: name at least one probe unit, e.g. ('fc8:0',)")
+    probes = [parse_probe(net, p) for p in config.probes]
+    combos = combinations(config)
+    chunks = plan_chunks(combos, config.combos_per_chunk)
+    wd.claim(workdir, config.to_dict(), extend_keys=("export", "export_top"))  # re-exporting is free
+    by_id = {c["id"]: c for c in combos}
+    if hosts.index() == 0:
+        files.write_json(os.path.join(workdir, "combinations.json"), combos)
+
+    def run_chunk(chunk):
+        return {"chunk": chunk, "combos": _run_chunk(net, judge, config, probes, chunk, by_id, workdir)}
+
+    info = chunked.run(workdir, chunks, run_chunk, cost=lambda c: len(c["combos"]),
+                       units=lambda c: len(c["combos"]) * len(probes))
+    picked = []
+    if hosts.index() == 0:
+        metas = [m for record in chunked.read_records(workdir, chunks) for m in record["combos"]]
+        table = score_table(metas)
+        picked = chosen(table, config)
+        files.remove_temporaries(workdir)
+        files.write_json(os.path.join(workdir, "scores.json"), table)
+        write_presets(os.path.join(workdir, "presets.py"), picked, workdir)
+        search_gallery.write(workdir, net, config, [probe_name(p) for p in probes], table, {r["id"] for r in picked})
+    return {"combinations": len(combos), "probes": len(probes), **info, "chosen": [r["id"] for r in picked]}

@@ -1,0 +1,142 @@
+"""``jaxvis search`` end to end on a small config: the files and the review
+gallery's links, the scores recomputed from the written images, Table 1's
+row 3 in the search equal to ``jaxvis.visualize`` with row 3, and the
+exported preset file reproducing its combination through ``visualize``."""
+
+import itertools
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+import jaxvis
+from configs import search as search_config
+from jaxvis.errors import JaxvisError, UnitError
+from jaxvis.jobs import gallery
+from jaxvis.jobs.search_job import run_search
+from jaxvis.optimize.presets import preset
+
+PROBES = ("fc8:2", "conv5:1")
+NAMES = ("fc8-0002-0-0", "conv5-0001-8-8")
+
+
+def small_config():
+    c = search_config.get_config()
+    c.probes, c.combinations, c.steps, c.restarts, c.combos_per_chunk, c.export_top = PROBES, 6, 4, 2, 4, 2
+    return c
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("search") / "run")
+    info = run_search(small_config(), workdir)
+    with open(os.path.join(workdir, "scores.json")) as f:
+        return workdir, info, json.load(f)
+
+
+def _png(workdir, combo, probe, r):
+    return gallery.read_png(os.path.join(workdir, "combos", combo, f"{probe}-r{r}.png"))
+
+
+def test_files_and_gallery_links(searched):
+    workdir, info, table = searched
+    ids = ["row1", "row2", "row3", "row4"] + [f"c{i:03d}" for i in range(6)]
+    assert [r["id"] for r in table] == ids and info["chunks_run"] == 3
+    for combo, probe, r in itertools.product(ids, NAMES, range(2)):
+        assert os.path.isfile(os.path.join(workdir, "combos", combo, f"{probe}-r{r}.png"))
+    pages = [os.path.relpath(os.path.join(d, n), workdir) for d, _, ns in os.walk(workdir) for n in ns
+             if n.endswith(".html")]
+    assert len(pages) == 1 + len(ids) + len(NAMES)
+    for page in pages:
+        with open(os.path.join(workdir, page)) as f:
+            text = f.read()
+        links = re.findall(r"(?:href|src)='([^']+)'", text)
+        assert links, page
+        for link in links:
+            assert not link.startswith(("/", "http")), (page, link)
+            assert os.path.isfile(os.path.normpath(os.path.join(workdir, os.path.dirname(page), link))), (page, link)
+    with open(os.path.join(workdir, "probes", NAMES[0], "index.html")) as f:
+        text = f.read()
+    assert all(f"alt='{i}'" in text for i in ids)  # every combination on the probe's page
+
+
+def test_scores_recomputed_from_the_images(searched):
+    workdir, _, table = searched
+    judge = jaxvis.load_model("demo_b")
+    best = np.array([[max(json.load(open(os.path.join(workdir, "combos", r["id"], "meta.json")))["probes"][p]
+                          ["best_value"]) for p in range(2)] for r in table])
+    for i, row in enumerate(table):
+        relative = best[i] / np.abs(best).max(axis=0)
+        assert row["activation"] == pytest.approx(relative.mean(), rel=1e-6)
+        a, b = (_png(workdir, row["id"], NAMES[1], r).astype(np.float64) / 255 for r in range(2))
+        div_conv5 = np.sqrt(((a - b) ** 2).mean())
+        assert row["probes"][1]["diversity"] == pytest.approx(div_conv5, rel=1e-6)
+        images = np.stack([_png(workdir, row["id"], NAMES[0], r) for r in range(2)])
+        p = np.asarray(judge.blobs(judge.preprocess(images))["prob"])[:, 2].mean()
+        assert row["recognisability"] == pytest.approx(p, rel=1e-4, abs=1e-6)  # only fc8 is a class probe
+        assert row["probes"][1]["recognisability"] is None
+
+
+def test_reference_row3_equals_visualize_with_row3(searched):
+    """The search batches 4 combinations x 2 probes x 2 restarts per layer; visualize runs
+    one unit. Same seeds and settings: same images up to float rounding (one grey level)."""
+    workdir, _, _ = searched
+    net = jaxvis.load_model("demo")
+    res = jaxvis.visualize(net, [("fc8", 2), ("conv5", 1)], preset="row3", restarts=2, seed=0, steps=4)
+    meta = json.load(open(os.path.join(workdir, "combos", "row3", "meta.json")))
+    for u, probe in enumerate(NAMES):
+        np.testing.assert_allclose(meta["probes"][u]["best_value"], res.best_value[u], rtol=1e-4)
+        for r in range(2):
+            diff = np.abs(_png(workdir, "row3", probe, r).astype(int) - res.images[u, r].astype(int))
+            assert diff.max() <= 1, (probe, r)
+
+
+def test_exported_presets_reproduce_their_combination(searched):
+    workdir, info, table = searched
+    path = os.path.join(workdir, "presets.py")
+    ranked = sorted((r for r in table if r["kind"] == "sampled"), key=lambda r: r["rank"])
+    assert info["chosen"] == [r["id"] for r in ranked[:2]]
+    combo = info["chosen"][0]
+    net = jaxvis.load_model("demo")
+    res = jaxvis.visualize(net, [("fc8", 2)], preset=f"{path}:{combo}", restarts=2, seed=0)
+    assert res.theta["steps"] == 4
+    settings = next(r["settings"] for r in table if r["id"] == combo)
+    for k in ("decay", "blur_width", "blur_every", "norm_pct", "contrib_pct"):
+        assert res.theta[k] == settings[k]
+    for r in range(2):
+        assert np.abs(_png(workdir, combo, NAMES[0], r).astype(int) - res.images[0, r].astype(int)).max() <= 1
+
+
+def test_rerun_resumes_and_exports_by_hand(searched):
+    workdir, _, _ = searched
+    c = small_config()
+    c.export = ("c004", "row2")  # may change between runs: only the export is redone
+    again = run_search(c, workdir)
+    assert (again["chunks_run"], again["chunks_skipped"], again["chosen"]) == (0, 3, ["c004", "row2"])
+    assert preset(os.path.join(workdir, "presets.py:row2")).norm_pct == 20.0
+    c.seed = 1
+    with pytest.raises(JaxvisError, match="different config.*seed: 0 -> 1"):
+        run_search(c, workdir)
+    c.seed, c.export = 0, ("c999",)
+    with pytest.raises(JaxvisError, match="unknown combinations"):
+        run_search(c, workdir)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("probes", ("fc8",), "a probe is 'layer:channel'"),
+    ("probes", (), "config.probes is empty"),
+])
+def test_bad_probes(tmp_path, field, value, match):
+    c = small_config()
+    setattr(c, field, value)
+    with pytest.raises(JaxvisError, match=match):
+        run_search(c, str(tmp_path / "w"))
+
+
+def test_probe_out_of_range(tmp_path):
+    c = small_config()
+    c.probes = ("fc8:10",)
+    with pytest.raises(UnitError, match="channels 0..9"):
+        run_search(c, str(tmp_path / "w"))
