@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-from typing import NamedTuple, Sequence
+import sys
+from typing import Callable, NamedTuple, Sequence
 
-from absl import flags
+from absl import app, flags
 
 JOBS = ("visualize", "search", "topk", "occlusion", "invariance", "correspondence", "evolution")
 
@@ -103,3 +104,20 @@ def execute(steps: Sequence[Sequence[Command]], dry_run: bool) -> None:
         failed = [(host, rc) for host, rc in failed if rc != 0]
         if failed:
             raise LaunchError("command failed on " + ", ".join(f"{h} (exit status {rc})" for h, rc in failed))
+
+
+def run_script(script: str, define_flags: Callable[[], None],
+               build: Callable[[flags.FlagValues], list[list[Command]]]) -> None:
+    """A launch script's entry point: defines its flags, builds the steps from
+    them and prints (--dry_run) or runs them; errors end in one line."""
+
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments {argv[1:]}")
+        try:
+            execute(build(flags.FLAGS), flags.FLAGS.dry_run)
+        except LaunchError as e:
+            sys.exit(f"launch/{script}: {e}")
+
+    define_flags()
+    app.run(main)

@@ -23,7 +23,7 @@ import sys
 if not __package__:  # run as `python launch/gpu.py`: make `launch` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags
+from absl import flags
 
 from launch import common
 
@@ -78,21 +78,11 @@ def define_flags() -> None:
     flags.adopt_module_key_flags(common)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    f = flags.FLAGS
-    try:
-        if f.slurm:
-            steps = build_slurm_steps(f.nodes, f.hosts, f.job, f.config, f.workdir, f.override,
-                                      f.gpus_per_node)
-        else:
-            steps = build_steps(f.hosts, f.job, f.config, f.workdir, f.override, f.repo_dir, f.port)
-        common.execute(steps, f.dry_run)
-    except common.LaunchError as e:
-        sys.exit(f"launch/gpu.py: {e}")
+def steps_from_flags(f) -> list[list[common.Command]]:
+    if f.slurm:
+        return build_slurm_steps(f.nodes, f.hosts, f.job, f.config, f.workdir, f.override, f.gpus_per_node)
+    return build_steps(f.hosts, f.job, f.config, f.workdir, f.override, f.repo_dir, f.port)
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    common.run_script("gpu.py", define_flags, steps_from_flags)

@@ -16,7 +16,7 @@ import sys
 if not __package__:  # run as `python launch/tpu_vm.py`: make `launch` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags
+from absl import flags
 
 from launch import common
 
@@ -48,17 +48,9 @@ def define_flags() -> None:
     flags.adopt_module_key_flags(common)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    f = flags.FLAGS
-    try:
-        steps = build_steps(f.tpu, f.zone, f.project, f.job, f.config, f.workdir, f.override, f.repo_dir, f.setup)
-        common.execute(steps, f.dry_run)
-    except common.LaunchError as e:
-        sys.exit(f"launch/tpu_vm.py: {e}")
+def steps_from_flags(f) -> list[list[common.Command]]:
+    return build_steps(f.tpu, f.zone, f.project, f.job, f.config, f.workdir, f.override, f.repo_dir, f.setup)
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    common.run_script("tpu_vm.py", define_flags, steps_from_flags)

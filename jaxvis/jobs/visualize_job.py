@@ -32,8 +32,8 @@ from jaxvis.errors import JaxvisError
 from jaxvis.jobs import chunked, files, gallery, hosts
 from jaxvis.models import layers as L
 from jaxvis.optimize.presets import label as preset_label
-from jaxvis.optimize.units import class_layer
 from jaxvis.optimize.presets import preset as load_preset
+from jaxvis.optimize.units import class_layer
 from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
 from jaxvis.train import workdir as wd
 
@@ -133,7 +133,7 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
 
     def cost(chunk):  # pixels the objective is computed on, per step
         info = net.layer(chunk["layer"])
-        side = info.rf_size or max(net.definition.input_shape[:2])
+        side = min(info.rf_size or 10**9, max(net.definition.input_shape[:2]))
         return len(chunk["channels"]) * config.restarts * _steps(config, chunk["preset_name"]) * side * side
 
     info = chunked.run(workdir, chunks, run_chunk, cost, units=lambda c: len(c["channels"]))

@@ -10,6 +10,8 @@ import os
 
 import ml_collections
 
+from jaxvis.errors import JaxvisError
+
 # name: (decay, blur_width, blur_every, norm_pct, contrib_pct, steps, lr_policy, lr, desired_progress)
 TABLE1 = {
     "row1": (0.0, 0.5, 4, 50.0, 0.0, 500, "progress", 100.0, 2.0),
@@ -31,7 +33,7 @@ def preset(name: str) -> ml_collections.ConfigDict:
     if ".py" in name:
         return _from_file(name)
     if name not in TABLE1:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}, or FILE.py:NAME")
+        raise JaxvisError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}, or FILE.py:NAME")
     c = ml_collections.ConfigDict(dict(zip(FIELDS, TABLE1[name])))
     c.start = "mean_plus_rand"
     return c
@@ -46,15 +48,15 @@ def _from_file(name: str) -> ml_collections.ConfigDict:
     path, _, arg = name.partition(".py")
     path, arg = path + ".py", arg.lstrip(":")
     if not os.path.isfile(path):
-        raise ValueError(f"preset file {path} does not exist (from preset {name!r})")
+        raise JaxvisError(f"preset file {path} does not exist (from preset {name!r})")
     spec = importlib.util.spec_from_file_location("jaxvis_preset_file", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     try:
         c = module.get_config(arg) if arg else module.get_config()
     except KeyError as e:
-        raise ValueError(f"preset file {path} has no preset {arg!r} ({e})") from None
+        raise JaxvisError(f"preset file {path} has no preset {arg!r} ({e})") from None
     missing = set(FIELDS) - set(c)
     if missing:
-        raise ValueError(f"preset {name!r} lacks {', '.join(sorted(missing))}")
+        raise JaxvisError(f"preset {name!r} lacks {', '.join(sorted(missing))}")
     return ml_collections.ConfigDict(dict(c))

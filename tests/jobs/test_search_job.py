@@ -140,3 +140,11 @@ def test_probe_out_of_range(tmp_path):
     c.probes = ("fc8:10",)
     with pytest.raises(UnitError, match="channels 0..9"):
         run_search(c, str(tmp_path / "w"))
+
+
+def test_preset_file_errors_name_the_file_and_the_preset(searched, tmp_path):
+    path = os.path.join(searched[0], "presets.py")
+    with pytest.raises(JaxvisError, match="has no preset 'c999'"):
+        preset(f"{path}:c999")
+    with pytest.raises(JaxvisError, match="preset file .*nowhere.py does not exist"):
+        preset(str(tmp_path / "nowhere.py:c000"))
