@@ -12,6 +12,7 @@ COMMANDS = {
     "convert": ("jaxvis.cli.convert_cmd", "convert Caffe or PyTorch weights to a jaxvis model directory"),
     "train": ("jaxvis.cli.train_cmd", "train a demo network on the generated shapes world (resumable)"),
     "visualize": ("jaxvis.cli.visualize_cmd", "optimized images for every unit of chosen layers, with a gallery"),
+    "topk": ("jaxvis.cli.topk_cmd", "top-k images of every unit with receptive-field patches and deconvolutions"),
     "search": ("jaxvis.cli.search_cmd", "random search of the regularization hyperparameters, with a review gallery"),
 }
 

@@ -1,0 +1,27 @@
+"""The top-9 generated images of every unit of the shipped demo network,
+with receptive-field patches and deconvolutions (Zeiler & Fergus Fig. 2).
+
+    jaxvis topk --config=configs/topk_demo.py --workdir=workdirs/topk_demo
+
+A folder of your own images instead: ``--config.source=/path/to/images``
+(any size; the model's resize and crop; unreadable files are skipped and
+counted). Re-running resumes; the gallery is workdirs/topk_demo/index.html.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.model = "demo"
+    c.weights = ""  # "": the shipped weights
+    c.layers = ()  # empty: every conv layer and the class layer
+    c.source = "shapes"  # "shapes": the generated demo world; else a folder of images
+    c.shapes_seed = 777  # a seed the demo networks never trained on
+    c.images = 2000
+    c.k = 9
+    c.batch = 128
+    c.save_every = 4  # batches between saves of the running top-k
+    c.mode = "deconv"  # deconv | guided | backprop
+    c.chunk_units = 16
+    return c

@@ -1,0 +1,86 @@
+"""Top-k images per unit (Zeiler & Fergus Fig. 2): for every channel of the
+chosen layers, the k images with the highest spatial maximum of that channel
+(one entry per image), with the location of that maximum. Streamed: a
+running top-k is merged with each batch, so memory does not grow with the
+number of images. Ties go to the earlier image, and within an image to the
+first location in row-major order (numpy's argmax).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@functools.lru_cache(maxsize=16)
+def _maxima_fn(net, layers: tuple[str, ...]):
+    last = max(layers, key=net.layer_names.index)
+    spatial = {l: net.layer(l).spatial for l in layers}
+
+    def fn(params, x):
+        blobs = net.apply(params, x, until=last)
+        out = {}
+        for l in layers:
+            b = blobs[l]
+            if spatial[l]:
+                flat = b.reshape(b.shape[0], -1, b.shape[-1])  # [B, H*W, C]
+                arg = jnp.argmax(flat, axis=1)  # first maximum in row-major order
+                out[l] = (jnp.max(flat, axis=1), jnp.stack(jnp.divmod(arg, b.shape[2]), axis=-1))
+            else:
+                out[l] = (b, jnp.zeros((*b.shape, 2), jnp.int32))
+        return out
+
+    return jax.jit(fn)
+
+
+def channel_maxima(net, x, layers) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """x [B, H, W, 3] network input -> {layer: (values [B, C], locations [B, C, 2] as (y, x))}."""
+    out = _maxima_fn(net, tuple(layers))(net.params, jnp.asarray(x, jnp.float32))
+    return {l: (np.asarray(v), np.asarray(loc)) for l, (v, loc) in out.items()}
+
+
+def empty(channels: int, k: int) -> dict[str, np.ndarray]:
+    return {"value": np.full((channels, k), -np.inf, np.float32), "image": np.full((channels, k), -1, np.int64),
+            "y": np.zeros((channels, k), np.int32), "x": np.zeros((channels, k), np.int32)}
+
+
+def merge(top: dict[str, np.ndarray], values: np.ndarray, locations: np.ndarray, image_ids: np.ndarray,
+          valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """top: per channel k entries; values [B, C], locations [B, C, 2], image_ids [B]
+    (valid [B]: False rows are ignored) -> the new top k per channel."""
+    if valid is not None:
+        values, locations, image_ids = values[valid], locations[valid], image_ids[valid]
+    k = top["value"].shape[1]
+    value = np.concatenate([top["value"], values.T.astype(np.float32)], axis=1)
+    image = np.concatenate([top["image"], np.broadcast_to(image_ids[None], values.T.shape)], axis=1)
+    y = np.concatenate([top["y"], locations[..., 0].T], axis=1)
+    x = np.concatenate([top["x"], locations[..., 1].T], axis=1)
+    # Order by value (descending), then image id (ascending); empty slots (id -1) last.
+    empty_slot = image < 0
+    order = np.lexsort((np.where(empty_slot, np.iinfo(np.int64).max, image), -value), axis=1)[:, :k]
+    take = functools.partial(np.take_along_axis, indices=order, axis=1)
+    return {"value": take(value), "image": take(image), "y": take(y).astype(np.int32), "x": take(x).astype(np.int32)}
+
+
+def field_window(info, y: int, x: int) -> tuple[int, int, int]:
+    """(y0, x0, size) of unit (y, x)'s receptive field in input pixels (may reach outside the image)."""
+    first = info.rf_offset - (info.rf_size - 1) / 2
+    return int(math.floor(first + y * info.rf_stride)), int(math.floor(first + x * info.rf_stride)), info.rf_size
+
+
+def patch(image: np.ndarray, info, y: int, x: int, fill: int = 128) -> np.ndarray:
+    """The receptive field of unit (y, x) cut from ``image`` [H, W, ...]; where the
+    field leaves the image the patch is padded with ``fill``, never shifted. An
+    fc layer's field is the whole image."""
+    if not info.spatial or info.rf_size is None:
+        return image
+    y0, x0, size = field_window(info, y, x)
+    h, w = image.shape[:2]
+    out = np.full((size, size, *image.shape[2:]), fill, image.dtype)
+    ys, xs = slice(max(y0, 0), min(y0 + size, h)), slice(max(x0, 0), min(x0 + size, w))
+    out[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] = image[ys, xs]
+    return out

@@ -1,0 +1,49 @@
+"""The top-k gallery: index -> layer (every unit's patches) -> unit (its
+top images' receptive-field patches beside their deconvolutions)."""
+
+from __future__ import annotations
+
+import html
+import os
+
+from jaxvis.jobs import files
+from jaxvis.jobs.gallery import page
+
+
+def _unit_page(meta: dict) -> str:
+    rows = "".join(f"<tr><td>{k + 1}</td><td>{html.escape(e['name'])}</td><td>{e.get('class', '')}</td>"
+                   f"<td>{e['value']:.4g}</td><td>({e['y']}, {e['x']})</td></tr>"
+                   for k, e in enumerate(meta["entries"]))
+    pictures = ("<p><img src='patches.png' alt='patches'> <img src='deconvs.png' alt='deconvolutions'></p>"
+                if meta["entries"] else "<p>No image reached this unit.</p>")
+    return page(f"{meta['layer']} unit {meta['channel']}: top {len(meta['entries'])} images",
+                f"<p><a href='../../../layers/{meta['layer']}.html'>{meta['layer']}</a> | "
+                f"<a href='../../../index.html'>index</a></p>{pictures}<p>Left: the receptive field of the unit's "
+                f"maximum in each image (grey where it leaves the image); right: its {meta['mode']} projection.</p>"
+                f"<table><tr><th>#</th><th>image</th><th>class</th><th>max</th><th>at (y, x)</th></tr>{rows}</table>"
+                f"<p><a href='meta.json'>meta.json</a></p>")
+
+
+def write(workdir: str, net, config, by_layer: dict, summary: dict) -> None:
+    index = []
+    for layer, metas in by_layer.items():
+        cells = []
+        for m in metas:
+            d = os.path.join(workdir, "units", layer, f"{m['channel']:04d}")
+            files.remove_temporaries(d)
+            files.write_text(os.path.join(d, "index.html"), _unit_page(m))
+            thumb = (f"<img src='../units/{layer}/{m['channel']:04d}/patches.png' width='96' height='96' "
+                     f"alt='unit {m['channel']}'>" if m["entries"] else "(none)")
+            cells.append(f"<a href='../units/{layer}/{m['channel']:04d}/index.html'>{thumb}<br>{m['channel']}</a>")
+        files.remove_temporaries(os.path.join(workdir, "layers"))
+        files.write_text(os.path.join(workdir, "layers", f"{layer}.html"), page(
+            f"{net.name} {layer}: top {config.k} patches of {len(metas)} units",
+            f"<p><a href='../index.html'>index</a></p><div class='units'>{''.join(cells)}</div>"))
+        stats = summary.get("classes", {}).get(layer)
+        share = (f"; top images all of one class for {100 * stats['all_one_class']:.0f}% of units"
+                 if stats else "")
+        index.append(f"<li><a href='layers/{layer}.html'>{html.escape(layer)}</a> ({len(metas)} units{share})</li>")
+    files.write_text(os.path.join(workdir, "index.html"), page(
+        f"jaxvis top {config.k}: {net.name}",
+        f"<p>{summary['images']} images ({summary['skipped']} skipped), {config.mode} projections. "
+        f"<a href='summary.json'>summary.json</a></p><ul>{''.join(index)}</ul>"))

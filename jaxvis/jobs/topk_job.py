@@ -1,0 +1,208 @@
+"""``jaxvis topk``: the top-k images of every unit of the chosen layers over
+an image stream (the generated demo world or a folder), with the patch under
+each unit's receptive field and its deconvolution (Zeiler & Fergus Fig. 2).
+
+Two resumable stages:
+
+1. the stream: a running top-k per unit, merged batch by batch; its state
+   (``topk_state.npz``, write-then-rename) is saved every ``save_every``
+   batches, so a killed run continues from the last save and memory does not
+   grow with the number of images;
+2. the pictures: chunks of units (``chunks/<layer>-<first>.json``), each
+   fetching its units' top images again by index and projecting them with
+   one batched deconv.
+
+Layout of the workdir::
+
+    config.json, topk_state.npz, summary.json
+    units/<layer>/<channel>/patches.png, deconvs.png, meta.json, index.html
+    layers/<layer>.html
+    index.html
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+import jaxvis
+from jaxvis.analysis import topk
+from jaxvis.analysis.sources import FolderImages, GeneratedImages
+from jaxvis.backward.render import render
+from jaxvis.data import shapes
+from jaxvis.errors import JaxvisError
+from jaxvis.jobs import chunked, files, hosts, topk_gallery
+from jaxvis.jobs.visualize_job import default_layers
+from jaxvis.render.grids import grid, save_png
+from jaxvis.train import workdir as wd
+
+STATE = "topk_state.npz"
+
+
+def make_source(config, net):
+    if config.source == "shapes":
+        return GeneratedImages(config.shapes_seed, config.images)
+    return FolderImages(config.source, net)
+
+
+def _save_state(path: str, tops: dict, next_index: int, skipped: list[int], class_sums, class_counts) -> None:
+    arrays = {f"{layer}/{k}": v for layer, top in tops.items() for k, v in top.items()}
+    buf = io.BytesIO()
+    np.savez(buf, next_index=next_index, skipped=np.asarray(skipped, np.int64), class_counts=class_counts,
+             **arrays, **{f"class_sums/{l}": v for l, v in class_sums.items()})
+    tmp = files.temporary_name(path)
+    with open(tmp, "wb") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _load_state(path: str, layers) -> tuple[dict, int, list[int], dict, np.ndarray]:
+    with np.load(path) as z:
+        tops = {l: {k: z[f"{l}/{k}"] for k in ("value", "image", "y", "x")} for l in layers}
+        sums = {l: z[f"class_sums/{l}"] for l in layers}
+        return tops, int(z["next_index"]), z["skipped"].tolist(), sums, z["class_counts"]
+
+
+def stream(net, config, source, layers, workdir: str) -> None:
+    """Stage 1: the running top-k over the whole source (resumes from the saved
+    state, and leaves the final one in it). Also, for the shapes source, the
+    per-class sums of each channel's maximum, for selectivity."""
+    path = os.path.join(workdir, STATE)
+    n_classes = len(shapes.CLASSES)
+    if os.path.isfile(path):
+        tops, start, skipped, sums, counts = _load_state(path, layers)
+    else:
+        tops = {l: topk.empty(net.layer(l).channels, config.k) for l in layers}
+        start, skipped = 0, []
+        sums = {l: np.zeros((n_classes, net.layer(l).channels), np.float64) for l in layers}
+        counts = np.zeros(n_classes, np.int64)
+    total, t0, batches = len(source), time.time(), 0
+    logging.info("topk: %d images, %d already streamed", total, start)
+    for lo in range(start, total, config.batch):
+        hi = min(lo + config.batch, total)
+        images, valid = source.batch(lo, hi)
+        skipped += [lo + j for j in np.flatnonzero(~valid)]
+        maxima = topk.channel_maxima(net, net.preprocess(images), layers)
+        for l in layers:
+            tops[l] = topk.merge(tops[l], *maxima[l], np.arange(lo, hi), valid)
+        if isinstance(source, GeneratedImages):
+            labels = shapes.make_batch(source.seed, source.start + lo, hi - lo)[1]
+            for l in layers:
+                np.add.at(sums[l], labels, maxima[l][0])
+            np.add.at(counts, labels, 1)
+        batches += 1
+        if batches % config.save_every == 0 or hi == total:
+            _save_state(path, tops, hi, skipped, sums, counts)
+            rate = (hi - start) / (time.time() - t0)
+            logging.info("topk: images %d/%d  %.0f images/s  eta %ds", hi, total, rate, (total - hi) / rate)
+    if start >= total and not os.path.isfile(path) or total == 0:
+        _save_state(path, tops, total, skipped, sums, counts)
+    if skipped:
+        logging.warning("topk: skipped %d unreadable file(s) of %d", len(skipped), total)
+
+
+def _fetch(source, ids) -> dict[int, np.ndarray]:
+    return {i: source.batch(i, i + 1)[0][0] for i in sorted(set(int(i) for i in ids if i >= 0))}
+
+
+def _run_chunk(net, config, source, top, chunk, workdir) -> list[dict]:
+    layer, info = chunk["layer"], net.layer(chunk["layer"])
+    rows = [(c, j) for c in chunk["channels"] for j in range(config.k) if top["image"][c, j] >= 0]
+    images = _fetch(source, [top["image"][c, j] for c, j in rows])
+    metas = []
+    if rows:
+        x = net.preprocess(np.stack([images[int(top["image"][c, j])] for c, j in rows]))
+        at = np.array([[top["y"][c, j], top["x"][c, j]] for c, j in rows]) if info.spatial else None
+        v = jaxvis.project(net, x, layer, np.array([c for c, _ in rows]), at=at, mode=config.mode)
+        pictures = render(v, "raw", channel_order=net.spec.channel_order)
+    for c in chunk["channels"]:
+        d = os.path.join(workdir, "units", layer, f"{c:04d}")
+        files.remove_temporaries(d)
+        mine = [(r, j) for r, (cc, j) in enumerate(rows) if cc == c]
+        entries, patches, deconvs = [], [], []
+        for r, j in mine:
+            i, y, xx = int(top["image"][c, j]), int(top["y"][c, j]), int(top["x"][c, j])
+            patches.append(topk.patch(images[i], info, y, xx))
+            deconvs.append(topk.patch(pictures[r], info, y, xx))
+            entries.append({"image": i, "name": source.name(i), "value": float(top["value"][c, j]), "y": y, "x": xx})
+        if patches:
+            save_png(grid(np.stack(patches), cols=3), os.path.join(d, "patches.png"), min_size=96)
+            save_png(grid(np.stack(deconvs), cols=3), os.path.join(d, "deconvs.png"), min_size=96)
+        meta = {"layer": layer, "channel": c, "entries": entries, "mode": config.mode}
+        if isinstance(source, GeneratedImages):
+            for e in entries:
+                e["class"] = shapes.CLASSES[int(shapes.make_batch(source.seed, source.start + e["image"], 1)[1][0])]
+        files.write_json(os.path.join(d, "meta.json"), meta)
+        metas.append(meta)
+    return metas
+
+
+def class_summary(metas_by_layer: dict, sums: dict, counts: np.ndarray, quantile: float = 0.75) -> dict:
+    """Shapes source only: per layer, how often a unit's top images share one class,
+    over all units and over the class-selective ones (selectivity, from the
+    per-class mean maxima of the whole stream, in the top quarter)."""
+    out = {}
+    for layer, metas in metas_by_layer.items():
+        means = sums[layer] / np.maximum(counts, 1)[:, None]  # [classes, C]
+        best = means.max(axis=0)
+        others = (means.sum(axis=0) - best) / max(len(counts) - 1, 1)
+        selectivity = (best - others) / np.maximum(np.abs(best) + np.abs(others), 1e-12)
+        cut = np.quantile(selectivity, quantile)
+        share, all_same = {}, {}
+        for m in metas:
+            classes = [e["class"] for e in m["entries"]]
+            if classes:
+                top_count = collections.Counter(classes).most_common(1)[0][1]
+                share[m["channel"]] = top_count / len(classes)
+                all_same[m["channel"]] = top_count == len(classes)
+        selective = [c for c in share if selectivity[c] >= cut]
+        out[layer] = {
+            "units": len(share), "mean_majority_share": float(np.mean(list(share.values()))),
+            "all_one_class": float(np.mean(list(all_same.values()))),
+            "selective_units": len(selective),
+            "selective_mean_majority_share": float(np.mean([share[c] for c in selective])) if selective else None,
+            "selective_all_one_class": float(np.mean([all_same[c] for c in selective])) if selective else None,
+        }
+    return out
+
+
+def run_topk(config, workdir: str) -> dict:
+    if config.k < 1 or config.batch < 1 or config.chunk_units < 1:
+        raise JaxvisError(f"k, batch and chunk_units must be >= 1, got {config.k}, {config.batch}, {config.chunk_units}")
+    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    layers = tuple(config.layers) or tuple(default_layers(net))
+    for l in layers:
+        net.layer(l)  # UnitError names the layers
+    source = make_source(config, net)
+    wd.claim(workdir, config.to_dict())
+    t0 = time.time()
+    if hosts.index() == 0:  # the stream is one sequential pass; the pictures are shared out
+        stream(net, config, source, layers, workdir)
+    hosts.barrier("jaxvis-topk-stream")
+    tops, _, skipped, sums, counts = _load_state(os.path.join(workdir, STATE), layers)
+    stream_s = time.time() - t0
+    chunks = [{"id": f"{l}-{first:05d}", "layer": l,
+               "channels": list(range(first, min(first + config.chunk_units, net.layer(l).channels)))}
+              for l in layers for first in range(0, net.layer(l).channels, config.chunk_units)]
+
+    def run_chunk(chunk):
+        return {"chunk": chunk, "units": _run_chunk(net, config, source, tops[chunk["layer"]], chunk, workdir)}
+
+    info = chunked.run(workdir, chunks, run_chunk, cost=lambda c: len(c["channels"]),
+                       units=lambda c: len(c["channels"]))
+    summary = {"images": len(source), "skipped": len(skipped), "stream_seconds": round(stream_s, 1)}
+    if hosts.index() == 0:
+        by_layer = collections.defaultdict(list)
+        for chunk, record in zip(chunks, chunked.read_records(workdir, chunks)):
+            by_layer[chunk["layer"]].extend(record["units"])
+        if isinstance(source, GeneratedImages):
+            summary["classes"] = class_summary(by_layer, sums, counts)
+        files.remove_temporaries(workdir)
+        files.write_json(os.path.join(workdir, "summary.json"), summary)
+        topk_gallery.write(workdir, net, config, by_layer, summary)
+    return {**summary, **info}
