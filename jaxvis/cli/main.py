@@ -13,6 +13,7 @@ COMMANDS = {
     "train": ("jaxvis.cli.train_cmd", "train a demo network on the generated shapes world (resumable)"),
     "visualize": ("jaxvis.cli.visualize_cmd", "optimized images for every unit of chosen layers, with a gallery"),
     "topk": ("jaxvis.cli.topk_cmd", "top-k images of every unit with receptive-field patches and deconvolutions"),
+    "occlusion": ("jaxvis.cli.occlusion_cmd", "occlusion sensitivity maps and the pointing game"),
     "search": ("jaxvis.cli.search_cmd", "random search of the regularization hyperparameters, with a review gallery"),
 }
 
