@@ -14,6 +14,7 @@ COMMANDS = {
     "visualize": ("jaxvis.cli.visualize_cmd", "optimized images for every unit of chosen layers, with a gallery"),
     "topk": ("jaxvis.cli.topk_cmd", "top-k images of every unit with receptive-field patches and deconvolutions"),
     "occlusion": ("jaxvis.cli.occlusion_cmd", "occlusion sensitivity maps and the pointing game"),
+    "invariance": ("jaxvis.cli.invariance_cmd", "feature distances under translation, scale and rotation"),
     "search": ("jaxvis.cli.search_cmd", "random search of the regularization hyperparameters, with a review gallery"),
 }
 
