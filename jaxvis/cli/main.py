@@ -15,6 +15,7 @@ COMMANDS = {
     "topk": ("jaxvis.cli.topk_cmd", "top-k images of every unit with receptive-field patches and deconvolutions"),
     "occlusion": ("jaxvis.cli.occlusion_cmd", "occlusion sensitivity maps and the pointing game"),
     "invariance": ("jaxvis.cli.invariance_cmd", "feature distances under translation, scale and rotation"),
+    "correspondence": ("jaxvis.cli.correspondence_cmd", "Zeiler & Fergus's part correspondence (Table 1)"),
     "search": ("jaxvis.cli.search_cmd", "random search of the regularization hyperparameters, with a review gallery"),
 }
 
