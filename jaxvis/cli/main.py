@@ -16,6 +16,7 @@ COMMANDS = {
     "occlusion": ("jaxvis.cli.occlusion_cmd", "occlusion sensitivity maps and the pointing game"),
     "invariance": ("jaxvis.cli.invariance_cmd", "feature distances under translation, scale and rotation"),
     "correspondence": ("jaxvis.cli.correspondence_cmd", "Zeiler & Fergus's part correspondence (Table 1)"),
+    "evolution": ("jaxvis.cli.evolution_cmd", "feature evolution across training checkpoints, conv1 filters"),
     "search": ("jaxvis.cli.search_cmd", "random search of the regularization hyperparameters, with a review gallery"),
 }
 
