@@ -6,10 +6,11 @@ on the shipped demo network, judged by the independent demo_b.
 300 sampled combinations (distributions: jaxvis/search/sampling.py) plus
 Table 1's four rows as references, each run on 6 probe units (4 class units
 of fc8, 2 conv5 units) x 2 restarts for 100 steps: 3,648 ascents in one
-batch per chunk of 8 combinations. The review gallery is
-workdirs/search/index.html; the best 4 sampled combinations by mean rank
-are exported to workdirs/search/presets.py (``--config.export="('c017',)"``
-and re-running the same command re-exports by hand). Re-running resumes.
+batch per chunk of 8 combinations: 45 minutes on a 2-core CPU. The review
+gallery is workdirs/search/index.html; the 4 sampled combinations that
+demo_b recognises best are exported to workdirs/search/presets.py
+(``--config.export="('c017',)"`` or ``--config.export_by=...`` with the
+same command re-exports without recomputing). Re-running resumes.
 """
 
 import ml_collections
@@ -28,5 +29,6 @@ def get_config() -> ml_collections.ConfigDict:
     c.seed = 0  # sampling and restart seed
     c.combos_per_chunk = 8  # combinations per compiled batch (x probes x restarts); one resumable record each
     c.export_top = 4
+    c.export_by = "recognisability"  # recognisability | activation | diversity | rank (mean rank over the three)
     c.export = ()  # ids to export instead of the best export_top, e.g. ("c017", "c203")
     return c

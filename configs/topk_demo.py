@@ -5,7 +5,9 @@ with receptive-field patches and deconvolutions (Zeiler & Fergus Fig. 2).
 
 A folder of your own images instead: ``--config.source=/path/to/images``
 (any size; the model's resize and crop; unreadable files are skipped and
-counted). Re-running resumes; the gallery is workdirs/topk_demo/index.html.
+counted). ``--config.optimized=workdirs/vis_demo`` puts each unit's
+optimized images (from ``jaxvis visualize``) beside its patches.
+Re-running resumes; the gallery is workdirs/topk_demo/index.html.
 """
 
 import ml_collections
@@ -24,4 +26,6 @@ def get_config() -> ml_collections.ConfigDict:
     c.save_every = 4  # batches between saves of the running top-k
     c.mode = "deconv"  # deconv | guided | backprop
     c.chunk_units = 16
+    c.optimized = ""  # a jaxvis visualize workdir (e.g. workdirs/vis_demo): unit pages show its images too
+    c.optimized_preset = "row3"
     return c

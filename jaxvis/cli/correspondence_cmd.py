@@ -6,13 +6,18 @@ WORKDIR/index.html and WORKDIR/correspondence.json.
 
 import os
 
-from jaxvis.cli import job_flags
+from jaxvis.cli import host_flags, job_flags
 from jaxvis.cli.errors import user_errors
 
 
 @user_errors("correspondence")
 def main(argv):
     job_flags.start("correspondence", argv)
+    host_flags.join()
+    from jaxvis.jobs import hosts
+
+    if hosts.index() != 0:  # a small job: process 0 does it all
+        return
     from jaxvis.jobs.correspondence_job import run_correspondence
 
     workdir = job_flags.WORKDIR.value

@@ -140,9 +140,15 @@ def score_table(metas: list[dict]) -> list[dict]:
     return table
 
 
+EXPORT_BY = ("recognisability", "activation", "diversity", "rank")
+
+
 def chosen(table: list[dict], config) -> list[dict]:
     """The exported combinations: config.export's ids, or the best ``export_top``
-    sampled ones by combined rank."""
+    sampled ones with distinct settings by ``config.export_by``: a score
+    (highest first) or "rank" (the mean rank over the scores, lowest first).
+    Recognisability by the independent network is the default: activation
+    alone favours no regularization, and diversity rewards noise."""
     by_id = {r["id"]: r for r in table}
     if config.export:
         unknown = [i for i in config.export if i not in by_id]
@@ -150,8 +156,22 @@ def chosen(table: list[dict], config) -> list[dict]:
             raise JaxvisError(f"export names unknown combinations {unknown}; ids are row1..row4 and "
                               f"c000..c{config.combinations - 1:03d}")
         return [by_id[i] for i in config.export]
-    sampled = [r for r in table if r["kind"] == "sampled"]
-    return sorted(sampled, key=lambda r: r["rank"])[:config.export_top]
+    if config.export_by not in EXPORT_BY:
+        raise JaxvisError(f"export_by must be one of {', '.join(EXPORT_BY)}, got {config.export_by!r}")
+    if config.export_by == "rank":
+        def key(r):
+            return r["rank"]
+    else:
+        def key(r):
+            v = r.get(config.export_by)
+            return -v if v is not None else np.inf
+    picked, seen = [], set()
+    for r in sorted((r for r in table if r["kind"] == "sampled"), key=key):
+        settings = tuple(sorted(r["settings"].items()))
+        if settings not in seen:
+            seen.add(settings)
+            picked.append(r)
+    return picked[:config.export_top]
 
 
 def write_presets(path: str, rows: list[dict], workdir: str) -> None:
@@ -190,7 +210,7 @@ def run_search(config, workdir: str) -> dict:
     probes = [parse_probe(net, p) for p in config.probes]
     combos = combinations(config)
     chunks = plan_chunks(combos, config.combos_per_chunk)
-    wd.claim(workdir, config.to_dict(), extend_keys=("export", "export_top"))  # re-exporting is free
+    wd.claim(workdir, config.to_dict(), extend_keys=("export", "export_top", "export_by"))  # re-exporting is free
     by_id = {c["id"]: c for c in combos}
     if hosts.index() == 0:
         files.write_json(os.path.join(workdir, "combinations.json"), combos)

@@ -10,7 +10,19 @@ from jaxvis.jobs import files
 from jaxvis.jobs.gallery import page
 
 
-def _unit_page(meta: dict) -> str:
+def _optimized(workdir: str, config, meta: dict) -> str:
+    """The unit's optimized images from a ``jaxvis visualize`` workdir, when one is named and has them."""
+    if not config.optimized:
+        return ""
+    unit = os.path.join(config.optimized, "units", config.optimized_preset, meta["layer"], f"{meta['channel']:04d}")
+    if not os.path.isfile(os.path.join(unit, "grid.png")):
+        return ""
+    page_dir = os.path.join(workdir, "units", meta["layer"], f"{meta['channel']:04d}")
+    rel = os.path.relpath(os.path.join(unit, "grid.png"), page_dir).replace(os.sep, "/")
+    return f"<p>Optimized images ({html.escape(config.optimized_preset)}):<br><img src='{rel}' alt='optimized'></p>"
+
+
+def _unit_page(meta: dict, optimized: str = "") -> str:
     rows = "".join(f"<tr><td>{k + 1}</td><td>{html.escape(e['name'])}</td><td>{e.get('class', '')}</td>"
                    f"<td>{e['value']:.4g}</td><td>({e['y']}, {e['x']})</td></tr>"
                    for k, e in enumerate(meta["entries"]))
@@ -18,7 +30,7 @@ def _unit_page(meta: dict) -> str:
                 if meta["entries"] else "<p>No image reached this unit.</p>")
     return page(f"{meta['layer']} unit {meta['channel']}: top {len(meta['entries'])} images",
                 f"<p><a href='../../../layers/{meta['layer']}.html'>{meta['layer']}</a> | "
-                f"<a href='../../../index.html'>index</a></p>{pictures}<p>Left: the receptive field of the unit's "
+                f"<a href='../../../index.html'>index</a></p>{pictures}{optimized}<p>Left: the receptive field of the unit's "
                 f"maximum in each image (grey where it leaves the image); right: its {meta['mode']} projection.</p>"
                 f"<table><tr><th>#</th><th>image</th><th>class</th><th>max</th><th>at (y, x)</th></tr>{rows}</table>"
                 f"<p><a href='meta.json'>meta.json</a></p>")
@@ -31,7 +43,7 @@ def write(workdir: str, net, config, by_layer: dict, summary: dict) -> None:
         for m in metas:
             d = os.path.join(workdir, "units", layer, f"{m['channel']:04d}")
             files.remove_temporaries(d)
-            files.write_text(os.path.join(d, "index.html"), _unit_page(m))
+            files.write_text(os.path.join(d, "index.html"), _unit_page(m, _optimized(workdir, config, m)))
             thumb = (f"<img src='../units/{layer}/{m['channel']:04d}/patches.png' width='96' height='96' "
                      f"alt='unit {m['channel']}'>" if m["entries"] else "(none)")
             cells.append(f"<a href='../units/{layer}/{m['channel']:04d}/index.html'>{thumb}<br>{m['channel']}</a>")
