@@ -9,18 +9,15 @@ multi-host jobs.
 
 import os
 
-from jaxvis.cli import host_flags, job_flags
+from jaxvis.cli import host_flags
 from jaxvis.cli.errors import user_errors
 
 
 @user_errors("search")
 def main(argv):
-    job_flags.start("search", argv)
-    host_flags.join()
     from jaxvis.jobs.search_job import run_search
 
-    workdir = job_flags.WORKDIR.value
-    info = run_search(job_flags.CONFIG.value, workdir)
+    info, workdir = host_flags.run_job("search", argv, run_search)
     print(f"{info['combinations']} combinations x {info['probes']} probes ({info['chunks_run']} chunks run, "
           f"{info['chunks_skipped']} already done) in {info['seconds']}s; gallery: "
           f"{os.path.join(workdir, 'index.html')}")

@@ -6,17 +6,14 @@ patches and deconvolutions, resumable, with a gallery at WORKDIR/index.html.
 
 import os
 
-from jaxvis.cli import host_flags, job_flags
+from jaxvis.cli import host_flags
 from jaxvis.cli.errors import user_errors
 
 
 @user_errors("topk")
 def main(argv):
-    job_flags.start("topk", argv)
-    host_flags.join()
     from jaxvis.jobs.topk_job import run_topk
 
-    workdir = job_flags.WORKDIR.value
-    info = run_topk(job_flags.CONFIG.value, workdir)
+    info, workdir = host_flags.run_job("topk", argv, run_topk)
     print(f"{info['images']} images ({info['skipped']} skipped; {info['chunks_run']} chunks run, "
           f"{info['chunks_skipped']} already done); gallery: {os.path.join(workdir, 'index.html')}")

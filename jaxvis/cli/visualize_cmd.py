@@ -9,7 +9,7 @@ import os
 
 from absl import flags
 
-from jaxvis.cli import host_flags, job_flags
+from jaxvis.cli import host_flags
 from jaxvis.cli.errors import user_errors
 
 _EXTEND = flags.DEFINE_bool("extend", False, "add layers or presets to an existing workdir (keeps its finished units)")
@@ -17,11 +17,8 @@ _EXTEND = flags.DEFINE_bool("extend", False, "add layers or presets to an existi
 
 @user_errors("visualize")
 def main(argv):
-    job_flags.start("visualize", argv)
-    host_flags.join()
     from jaxvis.jobs import run_visualize
 
-    workdir = job_flags.WORKDIR.value
-    info = run_visualize(job_flags.CONFIG.value, workdir, extend=_EXTEND.value)
+    info, workdir = host_flags.run_job("visualize", argv, lambda c, w: run_visualize(c, w, extend=_EXTEND.value))
     print(f"{info['units']} units ({info['chunks_run']} chunks run, {info['chunks_skipped']} already done) "
           f"in {info['seconds']}s; gallery: {os.path.join(workdir, 'index.html')}")
