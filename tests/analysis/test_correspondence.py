@@ -40,3 +40,25 @@ def test_small_run_and_bad_part(tmp_path):
     c.parts = ("arrow:nose",)
     with pytest.raises(JaxvisError, match="class 'arrow' has no part 'nose'; its parts: tip, tail"):
         run_correspondence(c, str(tmp_path / "d"))
+
+
+def test_parts_file_for_your_own_images(tmp_path):
+    from PIL import Image
+
+    from jaxvis.data import shapes
+
+    boxes = {}
+    for i in range(3):
+        s = shapes.make_sample(12, i)
+        Image.fromarray(s.image).save(tmp_path / f"img{i}.png")
+        y0, x0, y1, x1 = s.box
+        boxes[f"img{i}.png"] = [y0, x0, (y0 + y1) // 2, (x0 + x1) // 2]
+    (tmp_path / "parts.json").write_text(json.dumps({"upper left": boxes}))
+    c = correspondence_demo.get_config()
+    c.parts_file = str(tmp_path / "parts.json")
+    table = run_correspondence(c, str(tmp_path / "w"))
+    assert list(table) == ["upper left"] and table["upper left"]["images"] == 3
+    (tmp_path / "bad.json").write_text(json.dumps({"nose": {"img0.png": [1, 2, 3, 4]}}))
+    c.parts_file = str(tmp_path / "bad.json")
+    with pytest.raises(JaxvisError, match="part 'nose' .* needs at least two images"):
+        run_correspondence(c, str(tmp_path / "w2"))
