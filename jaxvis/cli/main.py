@@ -36,9 +36,15 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"jaxvis: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
-    from absl import app
+    from absl import app, flags
 
     module = importlib.import_module(COMMANDS[command][0])
+    # `jaxvis <command> --help` shows the command's docstring and its own flags
+    # (absl describes __main__ and the key flags of sys.argv[0]).
+    sys.modules["__main__"].__doc__ = module.__doc__
+    for name in (module.__name__, "jaxvis.cli.job_flags", "jaxvis.cli.host_flags"):
+        for flag in flags.FLAGS.get_key_flags_for_module(name):
+            flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(module.main, argv=[f"jaxvis {command}", *argv[2:]])
 
 

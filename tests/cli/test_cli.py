@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import jaxvis
 from tests.reference.caffemodel_writer import write_caffemodel
@@ -51,3 +52,10 @@ def test_errors_are_one_line(tmp_path):
         assert needle in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = run("frobnicate")
     assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+@pytest.mark.parametrize("command,flag", [("topk", "--workdir"), ("search", "--multihost"), ("visualize", "--extend")])
+def test_command_help_shows_its_docstring_and_flags(command, flag):
+    r = run(command, "--help")
+    out = r.stdout + r.stderr
+    assert f"jaxvis {command} --config=configs/" in out and f"  {flag}" in out.replace("--[no]", "--")
