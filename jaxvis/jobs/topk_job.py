@@ -100,7 +100,7 @@ def stream(net, config, source, layers, workdir: str) -> None:
             _save_state(path, tops, hi, skipped, sums, counts)
             rate = (hi - start) / (time.time() - t0)
             logging.info("topk: images %d/%d  %.0f images/s  eta %ds", hi, total, rate, (total - hi) / rate)
-    if start >= total and not os.path.isfile(path) or total == 0:
+    if not os.path.isfile(path):  # nothing to stream (0 images): the empty state
         _save_state(path, tops, total, skipped, sums, counts)
     if skipped:
         logging.warning("topk: skipped %d unreadable file(s) of %d", len(skipped), total)
