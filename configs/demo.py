@@ -10,19 +10,8 @@ minutes on a 2-core CPU. The paper's 9 restarts and 1000 steps:
 the same command resumes; the gallery is workdirs/vis_demo/index.html.
 """
 
-import ml_collections
+from jaxvis.jobs.visualize_job import job_config
 
 
-def get_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.model = "demo"
-    c.weights = ""  # "": the shipped weights
-    c.layers = ()  # empty: every conv layer and the class layer
-    c.presets = ("row3",)
-    c.restarts = 3
-    c.steps = 150  # 0: the preset's own step count
-    c.seed = 0
-    c.chunk_units = 16  # units per compiled batch (x restarts); one resumable record each
-    c.grid_scale = 2  # PNG enlargement of grids and montages
-    c.figure5_units = 8  # units per layer in the Figure 5 image sets (the strongest)
-    return c
+def get_config():
+    return job_config(model="demo", restarts=3, steps=150, grid_scale=2)

@@ -8,19 +8,8 @@ Table 1 row 3, 1000 steps, 9 restarts, all conv layers and fc8.
 initialised (useful only to time the job).
 """
 
-import ml_collections
+from jaxvis.jobs.visualize_job import job_config
 
 
-def get_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.model = "vgg_s"
-    c.weights = ""  # a .caffemodel, state dict or jaxvis model directory; "": random weights
-    c.layers = ()  # empty: every conv layer and the class layer fc8
-    c.presets = ("row3",)
-    c.restarts = 9
-    c.steps = 0  # 0: the preset's own (1000 for row 3)
-    c.seed = 0
-    c.chunk_units = 16
-    c.grid_scale = 1
-    c.figure5_units = 8  # units per layer in the Figure 5 image sets (the strongest)
-    return c
+def get_config():
+    return job_config(model="vgg_s")  # the paper's settings: row 3, 9 restarts, 1000 steps

@@ -16,7 +16,21 @@ from jaxvis.data import shapes
 from jaxvis.errors import JaxvisError, InputImageError
 
 
-class GeneratedImages:
+def read_image(path: str, net) -> np.ndarray:
+    """An image file as the network sees it: RGB, resized and cropped by the
+    model's pipeline, back to uint8 [h, w, 3]. Pillow's errors pass through."""
+    with Image.open(path) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    return net.deprocess(net.preprocess(rgb))[0]
+
+
+class _Source:
+    def batch(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Images [n, h, w, 3] uint8 of indices lo..hi-1 and which of them are valid."""
+        return self.labelled_batch(lo, hi)[:2]
+
+
+class GeneratedImages(_Source):
     """``count`` images of the demo world ``seed``, starting at index ``start``."""
 
     def __init__(self, seed: int, count: int, start: int = 0):
@@ -28,16 +42,20 @@ class GeneratedImages:
     def name(self, i: int) -> str:
         return f"shapes seed {self.seed} #{self.start + i}"
 
-    def batch(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        """Images [n, S, S, 3] uint8 of indices lo..hi-1 and which of them are valid (all)."""
-        images, _ = shapes.make_batch(self.seed, self.start + lo, hi - lo)
-        return images, np.ones(hi - lo, bool)
+    def labelled_batch(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like ``batch``, plus the class labels [n] (every generated image is valid)."""
+        images, labels = shapes.make_batch(self.seed, self.start + lo, hi - lo)
+        return images, np.ones(hi - lo, bool), labels
+
+    def sample(self, i: int) -> shapes.Sample:
+        """Image i with its ground truth (mask, box, parts)."""
+        return shapes.make_sample(self.seed, self.start + i)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
-class FolderImages:
+class FolderImages(_Source):
     """Every file under ``folder`` (sorted, recursive), decoded by Pillow and
     converted to RGB. Unreadable or non-image files are skipped with a
     warning and counted in ``skipped``; images come out as the network's
@@ -59,9 +77,7 @@ class FolderImages:
 
     def _read(self, i: int) -> np.ndarray | None:
         try:
-            with Image.open(self.paths[i]) as im:
-                rgb = np.asarray(im.convert("RGB"))
-            return self.net.deprocess(self.net.preprocess(rgb))[0]
+            return read_image(self.paths[i], self.net)
         except (UnidentifiedImageError, OSError, ValueError, InputImageError) as e:
             if i not in self.skipped:
                 self.skipped.add(i)
@@ -69,7 +85,8 @@ class FolderImages:
                               stacklevel=2)
             return None
 
-    def batch(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def labelled_batch(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, None]:
+        """Like ``batch``; files carry no labels (None)."""
         h, w = self.net.definition.input_shape[:2]
         images = np.zeros((hi - lo, h, w, 3), np.uint8)
         valid = np.zeros(hi - lo, bool)
@@ -77,4 +94,4 @@ class FolderImages:
             img = self._read(i)
             if img is not None:
                 images[j], valid[j] = img, True
-        return images, valid
+        return images, valid, None

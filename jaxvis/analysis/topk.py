@@ -9,11 +9,14 @@ first location in row-major order (numpy's argmax).
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxvis.backward.project import project
+from jaxvis.backward.render import render
+from jaxvis.models.geometry import field_window
 
 
 @functools.lru_cache(maxsize=16)
@@ -66,12 +69,6 @@ def merge(top: dict[str, np.ndarray], values: np.ndarray, locations: np.ndarray,
     return {"value": take(value), "image": take(image), "y": take(y).astype(np.int32), "x": take(x).astype(np.int32)}
 
 
-def field_window(info, y: int, x: int) -> tuple[int, int, int]:
-    """(y0, x0, size) of unit (y, x)'s receptive field in input pixels (may reach outside the image)."""
-    first = info.rf_offset - (info.rf_size - 1) / 2
-    return int(math.floor(first + y * info.rf_stride)), int(math.floor(first + x * info.rf_stride)), info.rf_size
-
-
 def patch(image: np.ndarray, info, y: int, x: int, fill: int = 128) -> np.ndarray:
     """The receptive field of unit (y, x) cut from ``image`` [H, W, ...]; where the
     field leaves the image the patch is padded with ``fill``, never shifted. An
@@ -84,3 +81,14 @@ def patch(image: np.ndarray, info, y: int, x: int, fill: int = 128) -> np.ndarra
     ys, xs = slice(max(y0, 0), min(y0 + size, h)), slice(max(x0, 0), min(x0 + size, w))
     out[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] = image[ys, xs]
     return out
+
+
+def projected_patches(net, images: np.ndarray, layer: str, channels, ys, xs, mode: str = "deconv") -> list:
+    """Element b: ``images[b]`` (uint8) projected from unit (channels[b], ys[b], xs[b])
+    of ``layer`` (``jaxvis.project``, one batched call), rendered raw and cut to
+    that unit's receptive field like ``patch``."""
+    info = net.layer(layer)
+    at = np.stack([ys, xs], axis=-1) if info.spatial else None
+    v = project(net, net.preprocess(images), layer, np.asarray(channels), at=at, mode=mode)
+    pictures = render(v, "raw", channel_order=net.spec.channel_order)
+    return [patch(p, info, int(y), int(x)) for p, y, x in zip(pictures, ys, xs)]

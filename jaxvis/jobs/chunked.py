@@ -15,8 +15,9 @@ from typing import Callable
 
 from absl import logging
 
+from jaxvis import files
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import files, hosts
+from jaxvis.jobs import hosts
 
 CHUNKS = "chunks"
 

@@ -17,13 +17,13 @@ import json
 import os
 
 import numpy as np
-from PIL import Image
 
 import jaxvis
+from jaxvis import files
 from jaxvis.analysis import correspondence as C
+from jaxvis.analysis.sources import read_image
 from jaxvis.data import shapes
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import files
 from jaxvis.jobs.gallery import page
 from jaxvis.train import workdir as wd
 
@@ -65,8 +65,7 @@ def _file_parts(config, net) -> dict[str, tuple[np.ndarray, list, list]]:
         images, boxes = [], []
         for path, box in entries.items():
             full = path if os.path.isabs(path) else os.path.join(base, path)
-            with Image.open(full) as im:
-                images.append(net.deprocess(net.preprocess(np.asarray(im.convert("RGB"))))[0])
+            images.append(read_image(full, net))
             if len(box) != 4:
                 raise JaxvisError(f"box of {path} for part {part!r} must be [y0, x0, y1, x1], got {box}")
             boxes.append(tuple(box))

@@ -14,11 +14,10 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import files
 from jaxvis.analysis import topk
 from jaxvis.analysis.sources import GeneratedImages
-from jaxvis.backward.render import render
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import files
 from jaxvis.jobs.gallery import page
 from jaxvis.render.grids import grid, save_png, stack_rows
 from jaxvis.train import workdir as wd
@@ -53,13 +52,9 @@ def strongest_projection(net, images: np.ndarray, layer: str, channels, batch: i
     for lo in range(0, len(images), batch):
         maxima = topk.channel_maxima(net, net.preprocess(images[lo:lo + batch]), (layer,))[layer]
         top = topk.merge(top, *maxima, np.arange(lo, lo + len(images[lo:lo + batch])))
-    info = net.layer(layer)
-    ids = [int(top["image"][c, 0]) for c in channels]
-    at = np.array([[top["y"][c, 0], top["x"][c, 0]] for c in channels]) if info.spatial else None
-    v = jaxvis.project(net, net.preprocess(images[ids]), layer, np.asarray(channels), at=at, mode="deconv")
-    pictures = render(v, "raw", channel_order=net.spec.channel_order)
-    return np.stack([topk.patch(pictures[k], info, int(top["y"][c, 0]), int(top["x"][c, 0]))
-                     for k, c in enumerate(channels)])
+    channels = np.asarray(channels)
+    return np.stack(topk.projected_patches(net, images[top["image"][channels, 0]], layer, channels,
+                                           top["y"][channels, 0], top["x"][channels, 0]))
 
 
 def run_evolution(config, workdir: str) -> dict:

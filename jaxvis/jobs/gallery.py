@@ -9,7 +9,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from jaxvis.jobs import files
+from jaxvis import files
 
 _STYLE = ("<style>body{font-family:sans-serif;margin:1.5em} img{image-rendering:pixelated}"
           " .units a{display:inline-block;margin:2px;text-align:center;font-size:11px}"

@@ -12,10 +12,10 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import files
 from jaxvis.analysis import invariance
 from jaxvis.data import shapes
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import files
 from jaxvis.jobs.gallery import page
 from jaxvis.render.colormaps import PALETTE
 from jaxvis.render.grids import grid, save_png

@@ -19,11 +19,11 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import files
 from jaxvis.analysis.occlusion import occlusion_maps
 from jaxvis.analysis.sources import FolderImages, GeneratedImages
-from jaxvis.data import shapes
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import chunked, files, hosts
+from jaxvis.jobs import chunked, hosts
 from jaxvis.jobs.gallery import page
 from jaxvis.render import colormaps
 from jaxvis.render.grids import grid, save_png
@@ -34,18 +34,23 @@ def _image_dir(workdir: str, i: int) -> str:
     return os.path.join(workdir, "images", f"{i:05d}")
 
 
+def _images(source, first: int, count: int):
+    """(index, image, ground-truth Sample or None) for the chunk's valid images."""
+    if isinstance(source, GeneratedImages):
+        for i in range(first, first + count):
+            sample = source.sample(i)
+            yield i, sample.image, sample
+        return
+    images, valid = source.batch(first, first + count)
+    for j in np.flatnonzero(valid):
+        yield first + int(j), images[j], None
+
+
 def _run_chunk(net, config, source, chunk, workdir) -> list[dict]:
-    images, valid = source.batch(chunk["first"], chunk["first"] + chunk["count"])
     metas = []
-    for j, (image, ok) in enumerate(zip(images, valid)):
-        i = chunk["first"] + j
-        if not ok:
-            continue
+    for i, image, sample in _images(source, chunk["first"], chunk["count"]):
         x = net.preprocess(image)[0]
-        truth = None
-        if isinstance(source, GeneratedImages):
-            sample = shapes.make_sample(source.seed, source.start + i)
-            truth = sample.label
+        truth = None if sample is None else sample.label
         label = truth if truth is not None else int(np.argmax(np.asarray(net.blobs(x[None])["prob"])[0]))
         m = occlusion_maps(net, x, label, config.size, config.stride, layer=config.layer, fill=config.fill)
         hw = image.shape[:2]

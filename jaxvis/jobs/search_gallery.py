@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import os
 
-from jaxvis.jobs import files
+from jaxvis import files
 from jaxvis.jobs.gallery import page
 from jaxvis.search import sampling, scores
 

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import os
 
-import jax
 import numpy as np
 
 import jaxvis
+from jaxvis import files
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import chunked, files, hosts, search_gallery
+from jaxvis.jobs import chunked, hosts, search_gallery
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import class_layer, parse_unit
-from jaxvis.optimize.visualize import run_layer
+from jaxvis.optimize.visualize import restart_keys, run_layer
 from jaxvis.render.grids import save_png
 from jaxvis.search import sampling, scores
 from jaxvis.train import workdir as wd
@@ -82,7 +82,7 @@ def _judge_classes(net, judge, layer: str) -> bool:
 def _run_chunk(net, judge, config, probes, chunk, by_id, workdir) -> list[dict]:
     combos = [by_id[i] for i in chunk["combos"]]
     r_count = config.restarts
-    restart_keys = jax.vmap(lambda r: jax.random.fold_in(jax.random.key(config.seed), r))(jax.numpy.arange(r_count))
+    keys_r = restart_keys(config.seed, r_count)
     results = {}  # (combo index, probe index) -> (images [R], best_value, best_step, failed)
     for layer in dict.fromkeys(p[0] for p in probes):
         pidx = [i for i, p in enumerate(probes) if p[0] == layer]
@@ -92,7 +92,7 @@ def _run_chunk(net, judge, config, probes, chunk, by_id, workdir) -> list[dict]:
                     for k in combos[0]["settings"]}
         settings["lr"] = settings["lr"] * net.definition.ascent_lr_scale
         cols = np.array([probes[p][1:] for _, p, _ in elems])
-        keys = restart_keys[np.array([r for _, _, r in elems])]
+        keys = keys_r[np.array([r for _, _, r in elems])]
         out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings, max_steps=config.steps)
         images = net.deprocess(out.best_x)
         for j, (c, p, r) in enumerate(elems):

@@ -31,12 +31,12 @@ import numpy as np
 from absl import logging
 
 import jaxvis
+from jaxvis import files
 from jaxvis.analysis import topk
 from jaxvis.analysis.sources import FolderImages, GeneratedImages
-from jaxvis.backward.render import render
 from jaxvis.data import shapes
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import chunked, files, hosts, topk_gallery
+from jaxvis.jobs import chunked, hosts, topk_gallery
 from jaxvis.jobs.visualize_job import default_layers
 from jaxvis.render.grids import grid, save_png
 from jaxvis.train import workdir as wd
@@ -55,10 +55,7 @@ def _save_state(path: str, tops: dict, next_index: int, skipped: list[int], clas
     buf = io.BytesIO()
     np.savez(buf, next_index=next_index, skipped=np.asarray(skipped, np.int64), class_counts=class_counts,
              **arrays, **{f"class_sums/{l}": v for l, v in class_sums.items()})
-    tmp = files.temporary_name(path)
-    with open(tmp, "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    files.write_bytes(path, buf.getvalue())
 
 
 def _load_state(path: str, layers) -> tuple[dict, int, list[int], dict, np.ndarray]:
@@ -85,13 +82,12 @@ def stream(net, config, source, layers, workdir: str) -> None:
     logging.info("topk: %d images, %d already streamed", total, start)
     for lo in range(start, total, config.batch):
         hi = min(lo + config.batch, total)
-        images, valid = source.batch(lo, hi)
+        images, valid, labels = source.labelled_batch(lo, hi)
         skipped += [lo + j for j in np.flatnonzero(~valid)]
         maxima = topk.channel_maxima(net, net.preprocess(images), layers)
         for l in layers:
             tops[l] = topk.merge(tops[l], *maxima[l], np.arange(lo, hi), valid)
-        if isinstance(source, GeneratedImages):
-            labels = shapes.make_batch(source.seed, source.start + lo, hi - lo)[1]
+        if labels is not None:
             for l in layers:
                 np.add.at(sums[l], labels, maxima[l][0])
             np.add.at(counts, labels, 1)
@@ -106,8 +102,13 @@ def stream(net, config, source, layers, workdir: str) -> None:
         logging.warning("topk: skipped %d unreadable file(s) of %d", len(skipped), total)
 
 
-def _fetch(source, ids) -> dict[int, np.ndarray]:
-    return {i: source.batch(i, i + 1)[0][0] for i in sorted(set(int(i) for i in ids if i >= 0))}
+def _fetch(source, ids) -> dict[int, tuple[np.ndarray, int | None]]:
+    """{image id: (image, label or None)} for the distinct ids."""
+    out = {}
+    for i in sorted(set(int(i) for i in ids if i >= 0)):
+        images, _, labels = source.labelled_batch(i, i + 1)
+        out[i] = (images[0], None if labels is None else int(labels[0]))
+    return out
 
 
 def _run_chunk(net, config, source, top, chunk, workdir) -> list[dict]:
@@ -116,10 +117,9 @@ def _run_chunk(net, config, source, top, chunk, workdir) -> list[dict]:
     images = _fetch(source, [top["image"][c, j] for c, j in rows])
     metas = []
     if rows:
-        x = net.preprocess(np.stack([images[int(top["image"][c, j])] for c, j in rows]))
-        at = np.array([[top["y"][c, j], top["x"][c, j]] for c, j in rows]) if info.spatial else None
-        v = jaxvis.project(net, x, layer, np.array([c for c, _ in rows]), at=at, mode=config.mode)
-        pictures = render(v, "raw", channel_order=net.spec.channel_order)
+        deconv = topk.projected_patches(net, np.stack([images[int(top["image"][c, j])][0] for c, j in rows]),
+                                        layer, [c for c, _ in rows], np.array([top["y"][c, j] for c, j in rows]),
+                                        np.array([top["x"][c, j] for c, j in rows]), mode=config.mode)
     for c in chunk["channels"]:
         d = os.path.join(workdir, "units", layer, f"{c:04d}")
         files.remove_temporaries(d)
@@ -127,16 +127,16 @@ def _run_chunk(net, config, source, top, chunk, workdir) -> list[dict]:
         entries, patches, deconvs = [], [], []
         for r, j in mine:
             i, y, xx = int(top["image"][c, j]), int(top["y"][c, j]), int(top["x"][c, j])
-            patches.append(topk.patch(images[i], info, y, xx))
-            deconvs.append(topk.patch(pictures[r], info, y, xx))
+            image, label = images[i]
+            patches.append(topk.patch(image, info, y, xx))
+            deconvs.append(deconv[r])
             entries.append({"image": i, "name": source.name(i), "value": float(top["value"][c, j]), "y": y, "x": xx})
+            if label is not None:
+                entries[-1]["class"] = shapes.CLASSES[label]
         if patches:
             save_png(grid(np.stack(patches), cols=3), os.path.join(d, "patches.png"), min_size=96)
             save_png(grid(np.stack(deconvs), cols=3), os.path.join(d, "deconvs.png"), min_size=96)
         meta = {"layer": layer, "channel": c, "entries": entries, "mode": config.mode}
-        if isinstance(source, GeneratedImages):
-            for e in entries:
-                e["class"] = shapes.CLASSES[int(shapes.make_batch(source.seed, source.start + e["image"], 1)[1][0])]
         files.write_json(os.path.join(d, "meta.json"), meta)
         metas.append(meta)
     return metas

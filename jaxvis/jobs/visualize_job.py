@@ -28,14 +28,36 @@ import ml_collections
 import numpy as np
 
 import jaxvis
+from jaxvis import files
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import chunked, files, gallery, hosts
+from jaxvis.jobs import chunked, gallery, hosts
 from jaxvis.models import layers as L
 from jaxvis.optimize.presets import label as preset_label
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import class_layer
 from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
 from jaxvis.train import workdir as wd
+
+
+def job_config(**fields) -> ml_collections.ConfigDict:
+    """The fields of a ``jaxvis visualize`` config with their defaults (the
+    paper's settings), ``fields`` replacing some; configs/ files start here."""
+    c = ml_collections.ConfigDict()
+    c.model = "caffenet"
+    c.weights = ""  # a .caffemodel, state dict or jaxvis model directory; "": shipped weights, else random
+    c.layers = ()  # empty: every conv layer and the class layer
+    c.presets = ("row3",)  # Table 1 rows, or FILE.py:NAME preset files
+    c.restarts = 9
+    c.steps = 0  # 0: the preset's own step count (1000 for row 3)
+    c.seed = 0
+    c.chunk_units = 16  # units per compiled batch (x restarts); one resumable record each
+    c.grid_scale = 1  # PNG enlargement of grids and montages
+    c.figure5_units = 8  # units per layer in the Figure 5 image sets (the strongest)
+    unknown = set(fields) - set(c)
+    if unknown:
+        raise JaxvisError(f"unknown visualize config field(s) {', '.join(sorted(unknown))}; known: {', '.join(c)}")
+    c.update(fields)
+    return c
 
 
 def default_layers(net) -> list[str]:
@@ -131,10 +153,12 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
             files.remove_temporaries(_unit_dir(workdir, chunk["preset"], chunk["layer"], c))
         return {"chunk": chunk, "units": _run_chunk(net, config, chunk, workdir)}
 
+    steps = {name: _steps(config, name) for name in config.presets}  # a preset file is read once
+
     def cost(chunk):  # pixels the objective is computed on, per step
         info = net.layer(chunk["layer"])
         side = min(info.rf_size or 10**9, max(net.definition.input_shape[:2]))
-        return len(chunk["channels"]) * config.restarts * _steps(config, chunk["preset_name"]) * side * side
+        return len(chunk["channels"]) * config.restarts * steps[chunk["preset_name"]] * side * side
 
     info = chunked.run(workdir, chunks, run_chunk, cost, units=lambda c: len(c["channels"]))
     if hosts.index() == 0:

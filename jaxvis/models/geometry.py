@@ -11,6 +11,7 @@ patch crops use exactly this. Fully connected blobs see the whole image.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from jaxvis.models import layers as L
 from jaxvis.ops.pool import pool_output_size
@@ -33,6 +34,13 @@ class LayerInfo:
     @property
     def spatial(self) -> bool:
         return len(self.shape) == 3
+
+
+def field_window(info: LayerInfo, y: int, x: int) -> tuple[int, int, int]:
+    """(y0, x0, size): the receptive field of unit (y, x) of a conv-like blob in
+    input pixels (it may reach outside the image)."""
+    first = info.rf_offset - (info.rf_size - 1) / 2
+    return int(math.floor(first + y * info.rf_stride)), int(math.floor(first + x * info.rf_stride)), info.rf_size
 
 
 _KIND = {

@@ -107,6 +107,11 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
 
 
+def restart_keys(seed: int, restarts: int) -> jax.Array:
+    """Restart r starts from key fold_in(seed, r), whatever the unit or batch."""
+    return jax.vmap(lambda r: jax.random.fold_in(jax.random.key(seed), r))(jnp.arange(restarts))
+
+
 def visualize(net, units, preset: str = "row3", restarts: int = 9, seed: int = 0, **overrides) -> VisResult:
     """Optimises an image for each unit, ``restarts`` times (restart r starts
     from key fold_in(seed, r), the same for every unit). ``overrides`` replace
@@ -130,11 +135,11 @@ def visualize(net, units, preset: str = "row3", restarts: int = 9, seed: int = 0
     best_step = np.zeros((u_count, restarts), np.int32)
     failed = np.full((u_count, restarts), -1, np.int32)
     trace = np.zeros((u_count, restarts, steps), np.float32)
-    restart_keys = jax.vmap(lambda r: jax.random.fold_in(jax.random.key(seed), r))(jnp.arange(restarts))
+    keys_r = restart_keys(seed, restarts)
     for layer in dict.fromkeys(p[0] for p in parsed):
         idx = [i for i, p in enumerate(parsed) if p[0] == layer]
         cols = np.array([parsed[i][1:] for i in idx]).repeat(restarts, axis=0)
-        keys = jnp.tile(restart_keys, len(idx))
+        keys = jnp.tile(keys_r, len(idx))
         out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings)
         best_x[idx] = out.best_x.reshape(len(idx), restarts, *shape)
         best_value[idx] = out.best_value.reshape(len(idx), restarts)

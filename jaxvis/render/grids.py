@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
 import numpy as np
 from PIL import Image
+
+from jaxvis import files
+from jaxvis.models.geometry import field_window
 
 
 def grid(images, cols: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
@@ -46,12 +50,9 @@ def save_png(image, path: str | os.PathLike, min_size: int = 0, scale: int = 1) 
     pil = Image.fromarray(image)
     if factor > 1:
         pil = pil.resize((image.shape[1] * factor, image.shape[0] * factor), Image.Resampling.NEAREST)
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"  # the form jobs.files.remove_temporaries sweeps
-    pil.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return files.write_bytes(os.fspath(path), buf.getvalue())
 
 
 def field_crop(image, info, y: int | None, x: int | None) -> np.ndarray:
@@ -61,10 +62,9 @@ def field_crop(image, info, y: int | None, x: int | None) -> np.ndarray:
     image = np.asarray(image)
     if y is None or info.rf_size is None:
         return image
-    first = info.rf_offset - (info.rf_size - 1) / 2
-    y0, x0 = int(math.floor(first + y * info.rf_stride)), int(math.floor(first + x * info.rf_stride))
+    y0, x0, size = field_window(info, y, x)
     h, w = image.shape[:2]
-    return image[max(y0, 0):min(y0 + info.rf_size, h), max(x0, 0):min(x0 + info.rf_size, w)]
+    return image[max(y0, 0):min(y0 + size, h), max(x0, 0):min(x0 + size, w)]
 
 
 def stack_rows(rows, pad: int = 6, pad_value: int = 255) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from jaxvis import files
 from jaxvis.errors import JaxvisError
-from jaxvis.jobs import files
 
 CONFIG_FILE = "config.json"
 # Keys that may change between runs of one workdir without changing what is trained.

@@ -75,18 +75,18 @@ def test_a_stream_killed_midway_resumes_to_the_same_top_images(ran, tmp_path, mo
     from jaxvis.analysis import sources
 
     workdir = str(tmp_path / "killed")
-    real = sources.GeneratedImages.batch
+    real = sources.GeneratedImages.labelled_batch
 
     def crash_at_32(self, lo, hi):
         if lo == 32:
             raise KeyboardInterrupt("killed")
         return real(self, lo, hi)
 
-    monkeypatch.setattr(sources.GeneratedImages, "batch", crash_at_32)
+    monkeypatch.setattr(sources.GeneratedImages, "labelled_batch", crash_at_32)
     with pytest.raises(KeyboardInterrupt):
         run_topk(small_config(), workdir)
     assert int(np.load(os.path.join(workdir, "topk_state.npz"))["next_index"]) == 32  # saved after each batch
-    monkeypatch.setattr(sources.GeneratedImages, "batch", real)
+    monkeypatch.setattr(sources.GeneratedImages, "labelled_batch", real)
     info = run_topk(small_config(), workdir)
     assert info["chunks_run"] == 3
     finished, resumed = (np.load(os.path.join(w, "topk_state.npz")) for w in (ran[0], workdir))

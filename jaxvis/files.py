@@ -1,7 +1,7 @@
-"""Text files that appear whole or not at all: written to a temporary name
-in the same directory, then renamed (atomic on POSIX), so a killed job never
-leaves a half-written file behind under the final name. PNGs are written the
-same way by ``jaxvis.render.save_png``."""
+"""Files that appear whole or not at all: written to a temporary name in the
+same directory, then renamed (atomic on POSIX), so a killed job never leaves
+a half-written file behind under the final name. Every file jaxvis's jobs
+write goes through ``write_bytes`` (text, JSON, PNG, npz)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ import re
 _TEMPORARY = re.compile(r".+\.tmp\d+$")
 
 
-def write_text(path: str, text: str) -> str:
+def write_bytes(path: str, data: bytes) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = temporary_name(path)
-    with open(tmp, "w") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
     return path
+
+
+def write_text(path: str, text: str) -> str:
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str, obj) -> str:
