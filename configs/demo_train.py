@@ -23,10 +23,10 @@ def get_config(model: str = "demo") -> ml_collections.ConfigDict:
     c.batch_size = 64
     c.images_per_epoch = 12800
     # demo_b is narrower and has no time target: it gets more images.
-    c.epochs = 14 if c.model == "demo" else 18
-    c.learning_rate = 1e-3
-    c.warmup_steps = 200
+    c.epochs = 16 if c.model == "demo" else 18
+    c.learning_rate = 2e-3
+    c.warmup_steps = 50
     c.weight_decay = 1e-4
-    c.export_epochs = (1, 2, 3, 5, 7, 10, 14)
+    c.export_epochs = (1, 2, 3, 5, 7, 10, 13)  # and the last epoch
     c.log_every = 50
     return c

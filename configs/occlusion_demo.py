@@ -7,7 +7,7 @@ The occluder is a 12x12 square of random pixels moved by 4 px. Zeiler &
 Fergus's grey square (``--config.fill=mean``) is itself an object in the
 demo world (the class "square"): occluding plain background with it can
 make the network see a square, which moves the most sensitive position off
-the object (README: measured 84.5% vs 96% in the pointing game). A folder of
+the object (README: measured 78.5% vs 95.5% in the pointing game). A folder of
 your own images: ``--config.source=/path`` (the correct class is then the
 predicted one). Re-running resumes.
 """

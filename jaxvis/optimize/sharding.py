@@ -13,8 +13,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
-def local_mesh() -> Mesh:
-    return Mesh(np.array(jax.local_devices()), ("batch",))
+def local_mesh(divides: int | None = None) -> Mesh:
+    """Every local device; with ``divides``, the most of them that split a
+    batch of that size evenly (for training, whose batches are not padded)."""
+    devices = jax.local_devices()
+    count = len(devices)
+    while divides is not None and divides % count:
+        count -= 1
+    return Mesh(np.array(devices[:count]), ("batch",))
 
 
 def padded_size(n: int, devices: int) -> int:

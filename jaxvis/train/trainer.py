@@ -1,10 +1,12 @@
 """``train_and_evaluate(config, workdir)``: trains a demo-family network on
 fresh generated images (batch ``i`` of the run is a pure function of the data
 seed and ``i``, so a resumed run sees exactly the data an uninterrupted one
-would), checkpoints every epoch with orbax, evaluates on a held-out seed,
-and exports jaxvis model directories: ``workdir/model`` (final) and
-``workdir/evolution/epoch_NNN`` at the configured epochs (Zeiler & Fergus
-Fig. 4 scaled to this run).
+would), data-parallel over the local devices (each batch split across them,
+the weights replicated: the step of one device up to float rounding; on a
+CPU, ``jaxvis train`` makes one device per core), checkpoints every epoch
+with orbax, evaluates on a held-out seed, and exports jaxvis model
+directories: ``workdir/model`` (final) and ``workdir/evolution/epoch_NNN``
+at the configured epochs (Zeiler & Fergus Fig. 4 scaled to this run).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from jaxvis.errors import JaxvisError
 from jaxvis.models.registry import get_model_def
 from jaxvis.models.sequential import SequentialNet
 from jaxvis.net import init_params, input_std
+from jaxvis.optimize import sharding
 from jaxvis.train import workdir as wd
 from jaxvis.weights import checkpoint
 
 
-def _optimizer(config, definition, total_steps: int) -> optax.GradientTransformation:
+def optimizer(config, definition, total_steps: int) -> optax.GradientTransformation:
     """AdamW with warmup and cosine decay. Adam's steps have the same size for
     every weight, but the first layer's weights are ~64x smaller (its inputs
     are pixels on the 0..255 scale), so its learning rate is divided by the
@@ -67,17 +70,10 @@ def evaluate(module, params, spec, seed: int, count: int, batch: int = 250) -> f
     return correct / count
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-    """Trains ``config.model``; returns {"eval_accuracy", "steps", "wall_seconds"}."""
-    resumed = wd.claim(workdir, config.to_dict())
-    definition = get_model_def(config.model)
-    spec = dataclasses.replace(
-        definition.spec, mean=dataset_mean_bgr(config.data_seed), class_names=shapes.CLASSES
-    )
-    module = SequentialNet(definition.layers)
-    steps_per_epoch = config.images_per_epoch // config.batch_size
-    total_steps = config.epochs * steps_per_epoch
-    tx = _optimizer(config, definition, total_steps)
+def make_train_step(module, tx: optax.GradientTransformation):
+    """The jitted step: (state, images, labels) -> (state, mean loss, accuracy).
+    With the batch sharded over a mesh and the state replicated, XLA splits
+    the batch and sums the gradients across devices."""
 
     def loss_fn(params, x, y):
         logits = module.apply({"params": params}, x, until="fc8")["fc8"]
@@ -91,8 +87,35 @@ def train_and_evaluate(config, workdir: str) -> dict:
         params = optax.apply_updates(state["params"], updates)
         return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, loss, acc
 
-    params = init_params(definition, config.seed)
-    state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)}
+    return train_step
+
+
+def initial_state(definition, tx: optax.GradientTransformation, seed: int, mesh) -> dict:
+    """Step 0, the initial weights and the optimizer state, on every device of ``mesh``."""
+    params = init_params(definition, seed)
+    _, state = sharding.place((), {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)},
+                              mesh)
+    return state
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """Trains ``config.model``; returns {"eval_accuracy", "steps", "wall_seconds"}."""
+    resumed = wd.claim(workdir, config.to_dict())
+    definition = get_model_def(config.model)
+    spec = dataclasses.replace(
+        definition.spec, mean=dataset_mean_bgr(config.data_seed), class_names=shapes.CLASSES
+    )
+    module = SequentialNet(definition.layers)
+    steps_per_epoch = config.images_per_epoch // config.batch_size
+    total_steps = config.epochs * steps_per_epoch
+    if not 0 <= config.warmup_steps < total_steps:
+        raise JaxvisError(f"warmup_steps is {config.warmup_steps}; expected 0 <= warmup_steps < the run's "
+                          f"{total_steps} steps ({config.epochs} epochs x {steps_per_epoch})")
+    tx = optimizer(config, definition, total_steps)
+    train_step = make_train_step(module, tx)
+    mesh = sharding.local_mesh(divides=config.batch_size)
+    state = initial_state(definition, tx, config.seed, mesh)
+    logging.info("training %s on %d device(s), batch %d", config.model, mesh.size, config.batch_size)
     manager = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, "checkpoints")),
         options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False),
@@ -115,7 +138,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         # The step is dispatched asynchronously: the next batch is generated
         # while XLA computes this one (no host sync until the log line).
         images, labels = shapes.make_batch(config.data_seed, step * config.batch_size, config.batch_size)
-        state, loss, acc = train_step(state, preprocess(images, spec), labels)
+        batch, _ = sharding.place((preprocess(images, spec), labels), (), mesh)
+        state, loss, acc = train_step(state, *batch)
         seen += config.batch_size
         window.append((loss, acc))
         if (step + 1) % config.log_every == 0 or step + 1 == total_steps:
@@ -132,24 +156,25 @@ def train_and_evaluate(config, workdir: str) -> dict:
             epoch = (step + 1) // steps_per_epoch
             meta = {"epoch": epoch, "step": step + 1, "train_loss": float(loss)}
             if epoch in export_epochs:
-                meta["eval_accuracy"] = evaluate(module, state["params"], spec, config.eval_seed, config.eval_images)
+                params = jax.device_get(state["params"])  # evaluated on one device, not replicated
+                meta["eval_accuracy"] = evaluate(module, params, spec, config.eval_seed, config.eval_images)
                 logging.info("epoch %d: held-out accuracy %.4f (seed %d, %d images)",
                              epoch, meta["eval_accuracy"], config.eval_seed, config.eval_images)
                 checkpoint.save(os.path.join(workdir, "evolution", f"epoch_{epoch:03d}"), config.model,
-                                jax.device_get(state["params"]), spec, {"training": meta})
+                                params, spec, {"training": meta})
             manager.save(step + 1, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
     manager.wait_until_finished()
     final_step = int(state["step"])
+    params = jax.device_get(state["params"])
     final_meta = manager.restore(final_step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     accuracy = final_meta.get("eval_accuracy")
     if accuracy is None:
-        accuracy = evaluate(module, state["params"], spec, config.eval_seed, config.eval_images)
+        accuracy = evaluate(module, params, spec, config.eval_seed, config.eval_images)
     info = {"eval_accuracy": accuracy, "eval_seed": config.eval_seed, "eval_images": config.eval_images,
             "steps": final_step, "epochs": config.epochs, "seed": config.seed, "data_seed": config.data_seed,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
-    checkpoint.save(os.path.join(workdir, "model"), config.model, jax.device_get(state["params"]), spec,
-                    {"training": info})
+    checkpoint.save(os.path.join(workdir, "model"), config.model, params, spec, {"training": info})
     logging.info("done: %s held-out accuracy %.4f; model written to %s", config.model, accuracy,
                  os.path.join(workdir, "model"))
     return info

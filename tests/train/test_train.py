@@ -83,3 +83,28 @@ def test_workdir_refuses_other_config_or_architecture(tmp_path):
     (tmp_path / "x" / "config.json").write_text(json.dumps(json.loads(json.dumps(other.to_dict()))))
     with pytest.raises(JaxvisError, match="does not fit demo_b"):
         trainer.train_and_evaluate(other, str(tmp_path / "x"))
+
+
+def test_batches_split_across_cpu_devices_train_the_one_device_weights(tmp_path):
+    """`jaxvis train --cpu_devices=3` with batches of 32 splits each batch over
+    the 2 devices that divide it; the weights equal a one-device run's up to
+    float rounding (the gradient's sum is split in two)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import rel_err
+
+    config = tiny_config(epochs=1, export_epochs=(1,))
+    trainer.train_and_evaluate(config, str(tmp_path / "one"))
+    overrides = [f"--config.{k}={v}" for k, v in config.items() if k != "model"]
+    run = subprocess.run(
+        [sys.executable, "-m", "jaxvis.cli.main", "train", "--config=configs/demo_train.py",
+         f"--workdir={tmp_path / 'split'}", "--cpu_devices=3", *overrides],
+        env=dict(os.environ, PYTHONPATH=os.getcwd()), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "training demo on 2 device(s), batch 32" in run.stderr
+    one, split = _params(tmp_path / "one" / "model"), _params(tmp_path / "split" / "model")
+    for layer in one:
+        for k in one[layer]:
+            assert rel_err(split[layer][k], one[layer][k]) < 1e-4, f"{layer}/{k}"
