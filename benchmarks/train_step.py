@@ -23,8 +23,6 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 def measure(model: str, batch: int, steps: int) -> tuple[float, float]:
     """(step-only images/s, with-generation images/s) on this process's devices."""
-    import jax
-
     from configs import demo_train
     from jaxvis.data import shapes
     from jaxvis.data.preprocess import preprocess
@@ -83,7 +81,8 @@ def main() -> None:
                              capture_output=True, text=True, check=True).stdout.split()
         step_rate, loop_rate, kind = float(out[0]), float(out[1]), " ".join(out[2:])
         base = base or (step_rate, loop_rate)
-        print(f"| {count} | {step_rate:.1f} | {loop_rate:.1f} | {step_rate / base[0]:.2f} / {loop_rate / base[1]:.2f} |")
+        ratios = f"{step_rate / base[0]:.2f} / {loop_rate / base[1]:.2f}"
+        print(f"| {count} | {step_rate:.1f} | {loop_rate:.1f} | {ratios} |")
     print(f"device: {kind}, {os.cpu_count()} cores")
 
 

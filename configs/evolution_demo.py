@@ -1,7 +1,7 @@
 """Feature evolution of the demo network during training (Zeiler & Fergus
 Fig. 4) and its conv1 filters at each checkpoint (Fig. 6).
 
-    jaxvis train --config=configs/demo_train.py --workdir=workdirs/demo   # makes the checkpoints (~16 min on 2 CPU cores)
+    jaxvis train --config=configs/demo_train.py --workdir=workdirs/demo   # the checkpoints (~16 min, 2 cores)
     jaxvis evolution --config=configs/evolution_demo.py --workdir=workdirs/evolution_demo
 """
 

@@ -2,7 +2,7 @@
 
 Trains a demo-family network; re-running the same command resumes. Each
 batch is split across the local devices; on a CPU, one device per core
-(``--cpu_devices``), because XLA keeps one core busy per device with
+(``--cpu_devices``), because XLA keeps about one core busy per device with
 convolutions this small.
 """
 
