@@ -6,7 +6,7 @@ on the shipped demo network, judged by the independent demo_b.
 300 sampled combinations (distributions: jaxvis/search/sampling.py) plus
 Table 1's four rows as references, each run on 6 probe units (4 class units
 of fc8, 2 conv5 units) x 2 restarts for 100 steps: 3,648 ascents in one
-batch per chunk of 8 combinations: 45 minutes on a 2-core CPU. The review
+batch per chunk of 8 combinations: 45-55 minutes on a 2-core CPU. The review
 gallery is workdirs/search/index.html; the 4 sampled combinations that
 demo_b recognises best are exported to workdirs/search/presets.py
 (``--config.export="('c017',)"`` or ``--config.export_by=...`` with the
