@@ -24,8 +24,6 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 def measure(model: str, batch: int, steps: int) -> tuple[float, float]:
     """(step-only images/s, with-generation images/s) on this process's devices."""
     from configs import demo_train
-    from jaxvis.data import shapes
-    from jaxvis.data.preprocess import preprocess
     from jaxvis.models.registry import get_model_def
     from jaxvis.models.sequential import SequentialNet
     from jaxvis.optimize import sharding
@@ -39,8 +37,7 @@ def measure(model: str, batch: int, steps: int) -> tuple[float, float]:
     state = trainer.initial_state(definition, tx, 0, mesh)
 
     def data(i):
-        images, labels = shapes.make_batch(1, i * batch, batch)
-        return sharding.place((preprocess(images, definition.spec), labels), (), mesh)[0]
+        return trainer.training_batch(1, i, batch, definition.spec, mesh)
 
     fixed = data(0)
     state, loss, _ = step(state, *fixed)  # compiles

@@ -35,8 +35,16 @@ def pad_batch(tree, n: int, size: int):
                                   jax.tree_util.tree_map(np.asarray, tree))
 
 
+def shard_batch(tree, mesh: Mesh):
+    """Splits the leading (batch) axis of every leaf across the mesh."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec("batch")))
+
+
+def replicate(tree, mesh: Mesh):
+    """A copy of every leaf on every device of the mesh."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
 def place(batch_tree, replicated_tree, mesh: Mesh):
     """Puts the per-element leaves on the batch sharding and the rest on every device."""
-    batch = NamedSharding(mesh, PartitionSpec("batch"))
-    every = NamedSharding(mesh, PartitionSpec())
-    return (jax.device_put(batch_tree, batch), jax.device_put(replicated_tree, every))
+    return shard_batch(batch_tree, mesh), replicate(replicated_tree, mesh)

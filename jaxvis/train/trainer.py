@@ -93,9 +93,14 @@ def make_train_step(module, tx: optax.GradientTransformation):
 def initial_state(definition, tx: optax.GradientTransformation, seed: int, mesh) -> dict:
     """Step 0, the initial weights and the optimizer state, on every device of ``mesh``."""
     params = init_params(definition, seed)
-    _, state = sharding.place((), {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)},
-                              mesh)
-    return state
+    return sharding.replicate({"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)}, mesh)
+
+
+def training_batch(data_seed: int, step: int, batch_size: int, spec, mesh) -> tuple:
+    """Batch ``step`` of a run (a pure function of the data seed and the step),
+    preprocessed and split across the mesh: (images, labels)."""
+    images, labels = shapes.make_batch(data_seed, step * batch_size, batch_size)
+    return sharding.shard_batch((preprocess(images, spec), labels), mesh)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -137,9 +142,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     for step in range(start_step, total_steps):
         # The step is dispatched asynchronously: the next batch is generated
         # while XLA computes this one (no host sync until the log line).
-        images, labels = shapes.make_batch(config.data_seed, step * config.batch_size, config.batch_size)
-        batch, _ = sharding.place((preprocess(images, spec), labels), (), mesh)
-        state, loss, acc = train_step(state, *batch)
+        state, loss, acc = train_step(state, *training_batch(config.data_seed, step, config.batch_size, spec, mesh))
         seen += config.batch_size
         window.append((loss, acc))
         if (step + 1) % config.log_every == 0 or step + 1 == total_steps:
