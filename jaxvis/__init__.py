@@ -1,41 +1,87 @@
 """jaxvis: what the units of a convolutional network detect, at network scale.
 
     import jaxvis
-    net = jaxvis.load_model("caffenet", weights="bvlc_reference_caffenet.caffemodel")
-    x = net.preprocess(rgb_uint8_images)   # [B,H,W,3] uint8 RGB -> float32 NHWC
-    blobs = net.blobs(x)                   # {"conv1": [B,55,55,96], ..., "prob": [B,1000]}
+    net = jaxvis.load_model("demo")                 # the shipped demo network
+    x = net.preprocess(rgb_uint8_images)            # [B,H,W,3] uint8 RGB -> float32 NHWC
+    blobs = net.blobs(x)                            # {"conv1": [B,64,64,16], ..., "prob": [B,10]}
+    res = jaxvis.visualize(net, units=[("fc8", 3)], preset="row3", restarts=3)
+    img = jaxvis.project(net, x, layer="conv5", channel=7, mode="deconv")
+    jaxvis.save_png(jaxvis.render_projection(img, "normblur")[0], "conv5_7.png")
+
+Everything the README and docs/ use is importable from here; the subpackages
+hold the same functions by area (jaxvis.render, jaxvis.backward, ...);
+``jaxvis.shapes`` is the generated demo world.
 """
 
-from jaxvis.backward import project
+from jaxvis import render
+from jaxvis.backward import project, projection_fn
+from jaxvis.config_files import load_config
+from jaxvis.data.preprocess import PreprocessSpec
+from jaxvis.data import shapes
 from jaxvis.errors import (
     ArchitectureMismatchError,
+    ConfigError,
     InputImageError,
     JaxvisError,
+    ModelDefinitionError,
     UnitError,
     UnknownModelError,
     WeightsFileError,
 )
-from jaxvis.loading import load_model
+from jaxvis.jobs import (
+    run_correspondence,
+    run_evolution,
+    run_invariance,
+    run_occlusion,
+    run_search,
+    run_topk,
+    run_visualize,
+)
+from jaxvis.loading import load_model, save_model
 from jaxvis.models import LayerInfo, ModelDef, get_model_def, model_names
 from jaxvis.net import Net
-from jaxvis.optimize import VisResult, visualize
+from jaxvis.optimize import TABLE1, VisResult, preset, visualize
+from jaxvis.render import RENDERINGS, grid, montage, render_projection, save_png, unit_grid
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchitectureMismatchError",
+    "ConfigError",
     "InputImageError",
     "JaxvisError",
     "LayerInfo",
     "ModelDef",
+    "ModelDefinitionError",
     "Net",
+    "PreprocessSpec",
+    "RENDERINGS",
+    "TABLE1",
     "UnitError",
     "UnknownModelError",
     "VisResult",
     "WeightsFileError",
     "get_model_def",
+    "grid",
+    "load_config",
     "load_model",
     "model_names",
+    "montage",
+    "preset",
     "project",
+    "projection_fn",
+    "render",
+    "render_projection",
+    "run_correspondence",
+    "run_evolution",
+    "run_invariance",
+    "run_occlusion",
+    "run_search",
+    "run_topk",
+    "run_visualize",
+    "save_model",
+    "save_png",
+    "shapes",
+    "unit_grid",
     "visualize",
 ]

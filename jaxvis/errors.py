@@ -22,8 +22,19 @@ class ArchitectureMismatchError(JaxvisError):
 
 
 class InputImageError(JaxvisError):
-    """Images of a dtype, rank or channel count that cannot be preprocessed."""
+    """Images (or arrays given as images) of a dtype, rank, shape or channel
+    count that a function cannot take."""
 
 
 class UnitError(JaxvisError):
     """An unknown layer name or a unit index out of range."""
+
+
+class ConfigError(JaxvisError):
+    """A job config field, or a function argument, outside its allowed values
+    (an unknown mode or preset, a count below 1, a folder that does not exist)."""
+
+
+class ModelDefinitionError(JaxvisError):
+    """An architecture whose layers cannot be built: an unknown layer type,
+    groups that do not divide the channels, a window larger than its input."""

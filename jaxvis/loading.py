@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 
 import jax
 
 from jaxvis import weights as W
 from jaxvis.data.preprocess import PreprocessSpec
-from jaxvis.errors import JaxvisError, WeightsFileError
+from jaxvis.errors import ConfigError, UnknownModelError, WeightsFileError
 from jaxvis.models.registry import get_model_def
-from jaxvis.net import Net, init_params, param_shapes
+from jaxvis.net import GROUP_IMPLS, Net, init_params, param_shapes
 from jaxvis.weights import checkpoint
 
 
@@ -33,6 +34,16 @@ def load_model(
     mean: override the mean (3 values, a Caffe .binaryproto or an .npy image).
     class_names: a sequence or a text file, one class per line.
     """
+    if not isinstance(model, (str, os.PathLike)):
+        raise UnknownModelError(f"model must be a registry name or a jaxvis model directory, got "
+                                f"{type(model).__name__} {model!r}")
+    if group_impl not in GROUP_IMPLS:
+        raise ConfigError(f"group_impl must be one of {', '.join(GROUP_IMPLS)}, got {group_impl!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise WeightsFileError(f"weights must be a file or directory path, or 'random', got "
+                               f"{type(weights).__name__} {weights!r}")
     if checkpoint.is_checkpoint(model) and weights is None:
         weights = model
         model = checkpoint.read_meta(model)["model"]
@@ -58,6 +69,11 @@ def load_model(
         spec = dataclasses.replace(spec, mean=W.load_mean(mean))
     if class_names is not None:
         spec = dataclasses.replace(spec, class_names=W.load_class_names(class_names))
-    if group_impl not in ("split", "xla"):
-        raise JaxvisError(f"group_impl must be 'split' or 'xla', got {group_impl!r}")
     return Net(definition, jax.device_put(params), spec, group_impl)
+
+
+def save_model(net: Net, directory: str | os.PathLike, source: str | None = None) -> None:
+    """Writes ``net`` as a jaxvis model directory (orbax params + jaxvis_model.json
+    with the model name, preprocessing spec and class names) that
+    ``load_model(directory)`` reads back; what ``jaxvis convert`` writes."""
+    checkpoint.save(directory, net.name, net.params, net.spec, {"source": source} if source else None)

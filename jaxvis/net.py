@@ -10,10 +10,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvis.data import preprocess as pp
-from jaxvis.errors import InputImageError, UnitError
+from jaxvis.errors import ConfigError, InputImageError, UnitError
 from jaxvis.models.definition import ModelDef
 from jaxvis.models.geometry import LayerInfo
 from jaxvis.models.sequential import SequentialNet
+
+GROUP_IMPLS = ("split", "xla")  # grouped convolutions: one conv per group, or XLA's fused form (ops/conv.py)
+
+@dataclasses.dataclass(frozen=True)
+class Forward:
+    """An architecture's pure forward, weights not included:
+    (params, x [B, H, W, 3], until, unpadded) -> {blob: array}. Equal (and
+    hashed alike) for all networks of one architecture, so a ``jax.jit`` that
+    takes it as a static argument compiles once per architecture and keeps no
+    network's weights alive."""
+
+    module: SequentialNet
+
+    def __call__(self, params: dict, x: jax.Array, until: str | None = None, unpadded: bool = False
+                 ) -> dict[str, jax.Array]:
+        return self.module.apply({"params": params}, x, until=until, unpadded=unpadded)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -25,6 +41,10 @@ class Net:
     params: dict
     spec: pp.PreprocessSpec
     group_impl: str = "split"
+
+    def __post_init__(self):
+        if self.group_impl not in GROUP_IMPLS:
+            raise ConfigError(f"group_impl must be one of {', '.join(GROUP_IMPLS)}, got {self.group_impl!r}")
 
     @property
     def name(self) -> str:
@@ -50,25 +70,39 @@ class Net:
                 return info
         raise UnitError(f"{self.name} has no layer {name!r}; its layers are: {', '.join(self.layer_names)}")
 
+    @functools.cached_property
+    def forward(self) -> Forward:
+        """``apply`` without the network: what compiled functions take as static."""
+        return Forward(self.module)
+
     def apply(self, params: dict, x: jax.Array, until: str | None = None, unpadded: bool = False
               ) -> dict[str, jax.Array]:
         """Pure forward: params, x [B, H, W, 3] -> {blob: array}; jit/vmap/grad
         freely. ``unpadded``: ignore all padding (one unit's cone, optimize/crop.py)."""
-        return self.module.apply({"params": params}, x, until=until, unpadded=unpadded)
+        return self.forward(params, x, until=until, unpadded=unpadded)
 
     @functools.cached_property
     def _jitted(self):
-        return jax.jit(self.apply, static_argnames="until")
+        return jax.jit(self.forward, static_argnames="until")
+
+    def check_input(self, x) -> jax.Array:
+        """x as float32 network input [B, H, W, 3] of this network's size, or an
+        InputImageError naming the expected and the given shape (``blobs`` and
+        ``jaxvis.project`` take their input through this)."""
+        expected = self.definition.input_shape
+        want = f"{self.name} expects input [B, {expected[0]}, {expected[1]}, {expected[2]}] " \
+               "(use net.preprocess on uint8 RGB images)"
+        try:
+            x = jnp.asarray(x, jnp.float32)
+        except (TypeError, ValueError) as e:
+            raise InputImageError(f"{want}, got {type(x).__name__} that is not a numeric array ({e})") from None
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise InputImageError(f"{want}, got shape {tuple(x.shape)}")
+        return x
 
     def blobs(self, x, until: str | None = None) -> dict[str, jax.Array]:
         """x: [B, H, W, 3] float32 network input -> every named blob (conv [B,H,W,C], fc [B,C])."""
-        x = jnp.asarray(x, jnp.float32)
-        expected = self.definition.input_shape
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise InputImageError(
-                f"{self.name} expects input [B, {expected[0]}, {expected[1]}, {expected[2]}] "
-                f"(use net.preprocess on uint8 RGB images), got shape {tuple(x.shape)}"
-            )
+        x = self.check_input(x)
         if until is not None:
             self.layer(until)
         out = self._jitted(self.params, x, until=until)

@@ -1,7 +1,25 @@
-"""Shared helpers: random RGB images and a relative-error measure."""
+"""Shared helpers: random RGB images and a relative-error measure; one XLA
+compilation cache for the test session."""
 
+import atexit
+import os
+import shutil
+import tempfile
+
+import jax
 import numpy as np
 import pytest
+
+# Many tests compile the same programs (the demo network's forward, its
+# training step, the ascent step): a compilation cache shared by the session
+# and the subprocesses it starts compiles each once. It lives in a fresh
+# directory removed at exit, so nothing carries over between runs.
+_CACHE = tempfile.mkdtemp(prefix="jaxvis-test-xla-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+for _name, _value in (("jax_compilation_cache_dir", _CACHE), ("jax_persistent_cache_min_compile_time_secs", 0.0),
+                      ("jax_persistent_cache_min_entry_size_bytes", 0)):
+    jax.config.update(_name, _value)
+    os.environ[_name.upper()] = str(_value)
 
 
 def rel_err(a, b) -> float:

@@ -2,7 +2,7 @@
 several images and measure how consistently the features change. For image
 i, ε_i = x_i − x̃_i is the change of layer l's feature vector; the score is
 the Hamming distance between sign(ε_i) and sign(ε_j), divided by the number
-of features, over all pairs i ≠ j (SPEC.md section 3). Lower than for
+of features, over all pairs i ≠ j (docs/analyses.md). Lower than for
 occluders at random positions means the layer treats the part alike across
 images.
 """

@@ -9,13 +9,13 @@ the most probable class.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError, UnitError
+from jaxvis.net_cache import per_architecture
 
 
 @dataclasses.dataclass
@@ -42,7 +42,7 @@ class OcclusionMaps:
 def positions(h: int, w: int, size: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Top-left corners covering the image (the last row and column flush with its edge)."""
     if not 1 <= size <= min(h, w) or stride < 1:
-        raise JaxvisError(f"occluder size must be 1..{min(h, w)} and stride >= 1, got {size} and {stride}")
+        raise ConfigError(f"occluder size must be 1..{min(h, w)} and stride >= 1, got {size} and {stride}")
 
     def axis(n):
         starts = list(range(0, n - size + 1, stride))
@@ -53,16 +53,17 @@ def positions(h: int, w: int, size: int, stride: int) -> tuple[np.ndarray, tuple
     return corners, (len(ys), len(xs))
 
 
-@functools.lru_cache(maxsize=16)
+@per_architecture
 def _forward(net, layer: str, size: int):
     prob_layer = net.layer_names[-1]
+    module = net.module  # not net: the cache must not keep the network alive
 
     def occlude(x, corner, fill):
         return jax.lax.dynamic_update_slice(x, fill, (corner[0], corner[1], 0))
 
     def fn(params, x, corners, channel, label, fill):
         batch = jax.vmap(occlude, (None, 0, None))(x, corners, fill)
-        blobs = net.apply(params, batch)
+        blobs = module.apply({"params": params}, batch)
         fmap = blobs[layer][..., channel]
         total = fmap.reshape(fmap.shape[0], -1).sum(axis=1)
         prob = blobs[prob_layer]
@@ -86,7 +87,7 @@ def occluder(net, size: int, fill: str, seed: int = 0) -> np.ndarray:
         mean = spec.mean_array()
         mean = mean if mean.ndim == 1 else mean.mean(axis=(0, 1))
         return ((rgb * spec.scale - mean) / np.asarray(spec.std, np.float32)).astype(np.float32)
-    raise JaxvisError(f"unknown occluder fill {fill!r}; expected one of {', '.join(FILLS)}")
+    raise ConfigError(f"unknown occluder fill {fill!r}; expected one of {', '.join(FILLS)}")
 
 
 def occlusion_maps(net, x: np.ndarray, label: int, size: int, stride: int, layer: str = "conv5",
@@ -94,7 +95,7 @@ def occlusion_maps(net, x: np.ndarray, label: int, size: int, stride: int, layer
     """x: one image [H, W, 3] in network space (``net.preprocess(img)[0]``)."""
     info = net.layer(layer)
     if not info.spatial:
-        raise JaxvisError(f"occlusion's feature map needs a conv layer; {layer!r} is fully connected")
+        raise UnitError(f"occlusion's feature map needs a conv layer; {layer!r} is fully connected")
     h, w = net.definition.input_shape[:2]
     corners, grid = positions(h, w, size, stride)
     x = jnp.asarray(x, jnp.float32)

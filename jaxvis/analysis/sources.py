@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from jaxvis.data import shapes
-from jaxvis.errors import JaxvisError, InputImageError
+from jaxvis.errors import ConfigError, InputImageError
 
 
 def read_image(path: str, net) -> np.ndarray:
@@ -55,18 +55,26 @@ class GeneratedImages(_Source):
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
+def is_image_name(name: str) -> bool:
+    """Whether a file name ends in one of ``IMAGE_SUFFIXES``, in any case."""
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
 class FolderImages(_Source):
-    """Every file under ``folder`` (sorted, recursive), decoded by Pillow and
-    converted to RGB. Unreadable or non-image files are skipped with a
-    warning and counted in ``skipped``; images come out as the network's
-    input size (``preprocess`` resizes and crops, then this returns uint8)."""
+    """Every image file under ``folder`` (sorted, recursive; a name ending in
+    one of ``IMAGE_SUFFIXES``, any case: other files are not images and are
+    passed over silently), decoded by Pillow and converted to RGB. Image files
+    that do not decode are skipped with a warning and counted in ``skipped``;
+    images come out as the network's input size (``preprocess`` resizes and
+    crops, then this returns uint8)."""
 
     def __init__(self, folder: str, net):
         if not os.path.isdir(folder):
-            raise JaxvisError(f"image folder {folder} does not exist or is not a directory")
-        self.paths = sorted(os.path.join(d, n) for d, _, names in os.walk(folder) for n in names)
+            raise ConfigError(f"image folder {folder} does not exist or is not a directory")
+        self.paths = sorted(os.path.join(d, n) for d, _, names in os.walk(folder) for n in names if is_image_name(n))
         if not self.paths:
-            raise JaxvisError(f"image folder {folder} is empty: nothing to analyse")
+            raise ConfigError(f"image folder {folder} is empty: no file under it ends in an image suffix "
+                              f"({', '.join(IMAGE_SUFFIXES)}, any case), nothing to analyse")
         self.folder, self.net, self.skipped = folder, net, set()
 
     def __len__(self) -> int:
@@ -81,7 +89,7 @@ class FolderImages(_Source):
         except (UnidentifiedImageError, OSError, ValueError, InputImageError) as e:
             if i not in self.skipped:
                 self.skipped.add(i)
-                warnings.warn(f"skipping {self.paths[i]}: not a readable image ({e.__class__.__name__})",
+                warnings.warn(f"skipping {self.paths[i]}: an image file that does not decode ({e.__class__.__name__})",
                               stacklevel=2)
             return None
 

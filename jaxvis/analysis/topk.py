@@ -14,18 +14,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvis.backward.project import project
-from jaxvis.backward.render import render
+from jaxvis.backward.projection import project
 from jaxvis.models.geometry import field_window
+from jaxvis.net_cache import per_architecture
+from jaxvis.render.projections import render_projection
 
 
-@functools.lru_cache(maxsize=16)
+@per_architecture
 def _maxima_fn(net, layers: tuple[str, ...]):
     last = max(layers, key=net.layer_names.index)
     spatial = {l: net.layer(l).spatial for l in layers}
+    module = net.module  # not net: the cache must not keep the network alive
 
     def fn(params, x):
-        blobs = net.apply(params, x, until=last)
+        blobs = module.apply({"params": params}, x, until=last)
         out = {}
         for l in layers:
             b = blobs[l]
@@ -90,5 +92,5 @@ def projected_patches(net, images: np.ndarray, layer: str, channels, ys, xs, mod
     info = net.layer(layer)
     at = np.stack([ys, xs], axis=-1) if info.spatial else None
     v = project(net, net.preprocess(images), layer, np.asarray(channels), at=at, mode=mode)
-    pictures = render(v, "raw", channel_order=net.spec.channel_order)
+    pictures = render_projection(v, "raw", channel_order=net.spec.channel_order)
     return [patch(p, info, int(y), int(x)) for p, y, x in zip(pictures, ys, xs)]

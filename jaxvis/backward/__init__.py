@@ -1,7 +1,7 @@
 """Backward projections from a unit down to pixels: deconvnet, guided
-backprop and backprop as switchable backward passes of the same network."""
+backprop and backprop as switchable backward passes of the same network
+(``jaxvis.render_projection`` turns them into pictures)."""
 
-from jaxvis.backward.project import project, projection_fn
-from jaxvis.backward.render import RENDERINGS, render
+from jaxvis.backward.projection import project, projection_fn
 
-__all__ = ["RENDERINGS", "project", "projection_fn", "render"]
+__all__ = ["project", "projection_fn"]

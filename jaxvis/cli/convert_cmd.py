@@ -7,6 +7,7 @@ weights into a jaxvis model directory, which ``jaxvis.load_model(DIR)`` and
 every jaxvis command then load directly.
 """
 
+import os
 import time
 
 from absl import flags, logging
@@ -25,14 +26,16 @@ _CLASS_NAMES = flags.DEFINE_string("class_names", None, "text file, one class na
 def main(argv):
     if len(argv) > 1:
         raise SystemExit(f"jaxvis convert: unexpected arguments {argv[1:]}")
-    from jaxvis.loading import load_model
-    from jaxvis.weights import checkpoint
+    from jaxvis.errors import ConfigError
+    from jaxvis.loading import load_model, save_model
 
+    if os.path.exists(_OUT.value) and not os.path.isdir(_OUT.value):
+        raise ConfigError(f"--out {_OUT.value!r} is a file; expected a directory to write the model to")
     start = time.time()
     logging.info("reading %s", _WEIGHTS.value)
     net = load_model(
         _MODEL.value, _WEIGHTS.value, prototxt=_PROTOTXT.value, mean=_MEAN.value, class_names=_CLASS_NAMES.value
     )
     logging.info("read %d parameters in %.1fs; writing %s", net.num_parameters(), time.time() - start, _OUT.value)
-    checkpoint.save(_OUT.value, net.name, net.params, net.spec, {"source": _WEIGHTS.value})
+    save_model(net, _OUT.value, source=_WEIGHTS.value)
     print(f"wrote {_OUT.value}: {net.name}, {net.num_parameters():,} parameters ({time.time() - start:.1f}s)")

@@ -89,7 +89,11 @@ def _resize_one(img: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 def check_images(images) -> np.ndarray:
     """Validates RGB uint8 images; returns [B, H, W, 3] (a single [H, W, 3] gains B=1)."""
-    arr = np.asarray(images)
+    try:
+        arr = np.asarray(images)
+    except ValueError as e:  # ragged nested lists
+        raise InputImageError(f"expected RGB images as one uint8 array [B, H, W, 3] or [H, W, 3]; got "
+                              f"{type(images).__name__} that is not one array ({e})") from None
     if arr.dtype != np.uint8:
         hint = ""
         if np.issubdtype(arr.dtype, np.floating):
@@ -102,6 +106,8 @@ def check_images(images) -> np.ndarray:
             f"expected RGB images shaped [B, H, W, 3] or [H, W, 3], got shape {arr.shape}"
             " (convert grayscale or RGBA images to RGB first)"
         )
+    if 0 in arr.shape[1:3]:
+        raise InputImageError(f"expected RGB images of at least 1x1 pixels, got shape {arr.shape}")
     return arr
 
 
@@ -109,7 +115,8 @@ def preprocess(images, spec: PreprocessSpec) -> np.ndarray:
     """images: [B, H, W, 3] or [H, W, 3] uint8 RGB -> [B, h, w, 3] float32 network input."""
     arr = check_images(images)
     if arr.shape[1:3] != tuple(spec.input_size):
-        arr = np.stack([_resize_one(img, spec) for img in arr])
+        arr = (np.stack([_resize_one(img, spec) for img in arr]) if len(arr)
+               else np.zeros((0, *spec.input_size, 3), np.uint8))
     x = arr.astype(np.float32)
     if spec.channel_order == "BGR":
         x = x[..., ::-1]

@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 import numpy as np
 
 from jaxvis.data.backgrounds import backgrounds, render_background
+from jaxvis.errors import ConfigError
 
 __all__ = ["CLASSES", "IMAGE_SIZE", "ObjectParams", "Sample", "make_batch", "make_sample", "object_to_pixel",
            "part_locations", "render", "render_background", "sample_params", "transform"]
@@ -341,8 +343,16 @@ def render(params: ObjectParams, size: int = IMAGE_SIZE) -> Sample:
     return _to_sample(images[0], params)
 
 
+def _check_counts(**values) -> None:
+    """Seeds, indices and counts are integers >= 0 (numpy's seeding refuses negatives)."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+            raise ConfigError(f"shapes: {name} must be an integer >= 0, got {v!r}")
+
+
 def make_sample(seed: int, index: int, size: int = IMAGE_SIZE) -> Sample:
     """Sample ``index`` of world ``seed``, from rng = default_rng([seed, index]) alone."""
+    _check_counts(seed=seed, index=index)
     params, images = _sample_many([np.random.default_rng([seed, index])], size)
     return _to_sample(images[0], params[0])
 
@@ -350,6 +360,7 @@ def make_sample(seed: int, index: int, size: int = IMAGE_SIZE) -> Sample:
 def make_batch(seed: int, start: int, count: int, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """Images [count, S, S, 3] uint8 and labels [count] int32 of samples start ..
     start + count - 1, bit-identical to make_sample(seed, start + i)."""
+    _check_counts(seed=seed, start=start, count=count)
     images = np.empty((count, size, size, 3), np.uint8)
     labels = np.empty(count, np.int32)
     for lo in range(0, count, _CHUNK):

@@ -19,11 +19,12 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis.analysis import correspondence as C
 from jaxvis.analysis.sources import read_image
 from jaxvis.data import shapes
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError
 from jaxvis.jobs.gallery import page
 from jaxvis.train import workdir as wd
 
@@ -32,9 +33,7 @@ def _generated_parts(config) -> dict[str, tuple[np.ndarray, list, list]]:
     """{"class:part": (images [N, S, S, 3], part boxes [N], object masks [N])} from the demo world."""
     out = {}
     for spec in config.parts:
-        cls, part = spec.split(":")
-        if cls not in shapes.CLASSES:
-            raise JaxvisError(f"unknown class {cls!r} in part {spec!r}; classes: {', '.join(shapes.CLASSES)}")
+        cls, part = spec.split(":")  # the form and the class: check_config
         images, boxes, masks, i = [], [], [], 0
         while len(images) < config.images_per_part and i < 50 * config.images_per_part:
             s = shapes.make_sample(config.shapes_seed, i)
@@ -42,7 +41,8 @@ def _generated_parts(config) -> dict[str, tuple[np.ndarray, list, list]]:
             if shapes.CLASSES[s.label] != cls:
                 continue
             if part not in s.parts:
-                raise JaxvisError(f"class {cls!r} has no part {part!r}; its parts: {', '.join(s.parts) or 'none'}")
+                raise ConfigError(f"config.parts: class {cls!r} has no part {part!r}; its parts: "
+                                  f"{', '.join(s.parts) or 'none'}")
             images.append(s.image)
             boxes.append(C.centred_box(*s.parts[part], config.size))
             masks.append(s.mask)
@@ -56,29 +56,55 @@ def _file_parts(config, net) -> dict[str, tuple[np.ndarray, list, list]]:
         with open(config.parts_file) as f:
             table = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise JaxvisError(f"cannot read parts file {config.parts_file}: {e}") from None
+        raise ConfigError(f"config.parts_file: cannot read {config.parts_file}: {e}") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f"config.parts_file: {config.parts_file} holds a {type(table).__name__}, expected "
+                          "{part: {image path: [y0, x0, y1, x1], ...}, ...}")
     out = {}
     base = os.path.dirname(os.path.abspath(config.parts_file))
     for part, entries in table.items():
         if not isinstance(entries, dict) or len(entries) < 2:
-            raise JaxvisError(f"part {part!r} in {config.parts_file} needs at least two images with a box each")
+            raise ConfigError(f"config.parts_file: part {part!r} in {config.parts_file} needs at least two images "
+                              "with a box each")
         images, boxes = [], []
         for path, box in entries.items():
             full = path if os.path.isabs(path) else os.path.join(base, path)
-            images.append(read_image(full, net))
-            if len(box) != 4:
-                raise JaxvisError(f"box of {path} for part {part!r} must be [y0, x0, y1, x1], got {box}")
+            if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
+                raise ConfigError(f"config.parts_file: box of {path} for part {part!r} must be [y0, x0, y1, x1], "
+                                  f"got {box}")
+            try:
+                images.append(read_image(full, net))
+            except (OSError, ValueError) as e:  # Pillow's UnidentifiedImageError is an OSError
+                raise ConfigError(f"config.parts_file: image {full} of part {part!r} cannot be read: {e}") from None
             boxes.append(tuple(box))
         out[part] = (np.stack(images), boxes, [None] * len(boxes))
     return out
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
+    definition = checks.model(config)
+    checks.weights(config)
+    checks.layers(definition, config, allow_empty=False)
+    if not checks.existing_file(config, "parts_file"):
+        for spec in checks.names(config, "parts", allow_empty=False):
+            cls, sep, part = spec.partition(":")
+            if not sep or not part or ":" in part:
+                raise ConfigError(f"config.parts: {spec!r} is not 'class:part', e.g. 'arrow:tip'")
+            if cls not in shapes.CLASSES:
+                raise ConfigError(f"config.parts: unknown class {cls!r} in part {spec!r}; classes: "
+                                  f"{', '.join(shapes.CLASSES)}")
+        checks.integer(config, "shapes_seed", 0)
+        checks.integer(config, "images_per_part", 2)
+    checks.integer(config, "size", 1, min(definition.input_shape[:2]))
+    checks.integer(config, "random_seed", 0)
+
+
 def run_correspondence(config, workdir: str) -> dict:
+    check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
-    for layer in config.layers:
-        net.layer(layer)
+    parts = _file_parts(config, net) if config.parts_file else _generated_parts(config)  # checks parts and boxes
     wd.claim(workdir, config.to_dict())
-    parts = _file_parts(config, net) if config.parts_file else _generated_parts(config)
     fill = C.mean_colour(net.spec)
     rng = np.random.default_rng(config.random_seed)
     h, w = net.definition.input_shape[:2]

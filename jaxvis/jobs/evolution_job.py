@@ -14,22 +14,25 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis.analysis import topk
 from jaxvis.analysis.sources import GeneratedImages
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs.gallery import page
+from jaxvis.models.registry import get_model_def
 from jaxvis.render.grids import grid, save_png, stack_rows
 from jaxvis.train import workdir as wd
+from jaxvis.weights import checkpoint
 
 
 def checkpoints(evolution_dir: str) -> list[str]:
     if not os.path.isdir(evolution_dir):
-        raise JaxvisError(f"no checkpoints: {evolution_dir} does not exist (jaxvis train --config=configs/"
+        raise ConfigError(f"no checkpoints: {evolution_dir} does not exist (jaxvis train --config=configs/"
                           "demo_train.py --workdir=workdirs/demo makes workdirs/demo/evolution)")
     names = sorted(n for n in os.listdir(evolution_dir) if n.startswith("epoch_"))
     if not names:
-        raise JaxvisError(f"no epoch_NNN checkpoints in {evolution_dir}")
+        raise ConfigError(f"no epoch_NNN checkpoints in {evolution_dir}")
     return [os.path.join(evolution_dir, n) for n in names]
 
 
@@ -57,18 +60,41 @@ def strongest_projection(net, images: np.ndarray, layer: str, channels, batch: i
                                            top["y"][channels, 0], top["x"][channels, 0]))
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
+    with checks.field("evolution_dir"):
+        first = checkpoints(checks.text(config, "evolution_dir"))[0]
+        definition = get_model_def(checkpoint.read_meta(first)["model"])
+    checks.layers(definition, config, allow_empty=False)
+    checks.integer(config, "units_per_layer", 1)
+    checks.integer(config, "shapes_seed", 0)
+    checks.integer(config, "images", 1)
+    checks.integer(config, "min_size", 0)
+
+
+def checkpoint_figures(path: str, config, images: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One checkpoint's column of each layer's figure ({layer: [units, s, s, 3]}) and
+    its row of conv1 filters. The network lives only in this call: only pictures return."""
+    net = jaxvis.load_model(path)
+    figures = {}
+    for layer in config.layers:
+        channels = list(range(min(config.units_per_layer, net.layer(layer).channels)))
+        figures[layer] = strongest_projection(net, images, layer, channels)
+    return figures, grid(filter_images(net), cols=net.layer("conv1").channels, pad=1)
+
+
 def run_evolution(config, workdir: str) -> dict:
+    check_config(config)
     paths = checkpoints(config.evolution_dir)
     wd.claim(workdir, config.to_dict())
     images, _ = GeneratedImages(config.shapes_seed, config.images).batch(0, config.images)
     columns: dict[str, list[np.ndarray]] = {layer: [] for layer in config.layers}
     filters = []
-    for path in paths:
-        net = jaxvis.load_model(path)
+    for path in paths:  # one network alive at a time: each is dropped before the next loads
+        column, conv1 = checkpoint_figures(path, config, images)
         for layer in config.layers:
-            channels = list(range(min(config.units_per_layer, net.layer(layer).channels)))
-            columns[layer].append(strongest_projection(net, images, layer, channels))
-        filters.append(grid(filter_images(net), cols=net.layer("conv1").channels, pad=1))
+            columns[layer].append(column[layer])
+        filters.append(conv1)
     epochs = [os.path.basename(p) for p in paths]
     for layer, cols in columns.items():
         units = np.stack(cols, axis=1)  # [units, checkpoints, s, s, 3]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import jax
 
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError
 
 
 def initialize(multihost: bool = False, coordinator_address: str = "", num_processes: int = 0,
@@ -21,7 +21,7 @@ def initialize(multihost: bool = False, coordinator_address: str = "", num_proce
     """Joins the multi-process job when asked to; otherwise does nothing."""
     explicit = bool(coordinator_address) or num_processes > 0 or process_id >= 0
     if explicit and not (coordinator_address and num_processes > 0 and 0 <= process_id < num_processes):
-        raise JaxvisError("a multi-process launch needs all of --coordinator_address=HOST:PORT, "
+        raise ConfigError("a multi-process launch needs all of --coordinator_address=HOST:PORT, "
                           "--num_processes=N (>= 1) and --process_id=I (0 <= I < N); got "
                           f"{coordinator_address!r}, {num_processes}, {process_id}")
     if explicit:

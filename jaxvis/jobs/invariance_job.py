@@ -12,10 +12,11 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis.analysis import invariance
 from jaxvis.data import shapes
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError
 from jaxvis.jobs.gallery import page
 from jaxvis.render.colormaps import PALETTE
 from jaxvis.render.grids import grid, save_png
@@ -34,13 +35,26 @@ def _class_means(a: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
             for k in range(len(shapes.CLASSES))]
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
+    definition = checks.model(config)
+    checks.weights(config)
+    if len(checks.layers(definition, config)) != 2:
+        raise ConfigError(f"config.layers: {tuple(config.layers)!r} is not two layers (the early and the late one)")
+    checks.integer(config, "shapes_seed", 0)
+    checks.integer(config, "images", 1)
+    step = checks.number(config, "shift_step", positive=True)
+    checks.number(config, "max_shift", minimum=step)
+    low = checks.number(config, "min_scale", positive=True)
+    checks.number(config, "max_scale", minimum=low)
+    checks.integer(config, "scale_steps", 1)
+    checks.number(config, "rotation_step", positive=True)
+
+
 def run_invariance(config, workdir: str) -> dict:
+    check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
     early, late = config.layers
-    for layer in config.layers:
-        net.layer(layer)
-    if config.images < 1:
-        raise JaxvisError(f"images must be >= 1, got {config.images}")
     wd.claim(workdir, config.to_dict())
     params = [shapes.make_sample(config.shapes_seed, i).params for i in range(config.images)]
     labels = np.array([p.label for p in params])

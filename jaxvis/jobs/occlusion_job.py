@@ -19,10 +19,10 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import config_checks as checks
 from jaxvis import files
-from jaxvis.analysis.occlusion import occlusion_maps
+from jaxvis.analysis.occlusion import FILLS, occlusion_maps
 from jaxvis.analysis.sources import FolderImages, GeneratedImages
-from jaxvis.errors import JaxvisError
 from jaxvis.jobs import chunked, hosts
 from jaxvis.jobs.gallery import page
 from jaxvis.render import colormaps
@@ -73,11 +73,24 @@ def _run_chunk(net, config, source, chunk, workdir) -> list[dict]:
     return metas
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
+    definition = checks.model(config)
+    checks.weights(config)
+    if checks.source(config) == "shapes":
+        checks.integer(config, "shapes_seed", 0)
+        checks.integer(config, "images", 1)
+    checks.integer(config, "size", 1, min(definition.input_shape[:2]))
+    checks.integer(config, "stride", 1)
+    checks.one_of(config, "fill", FILLS)
+    checks.layer(definition, config, "layer", spatial=True)
+    checks.integer(config, "chunk_images", 1)
+    checks.integer(config, "scale", 1)
+
+
 def run_occlusion(config, workdir: str) -> dict:
-    if config.chunk_images < 1:
-        raise JaxvisError(f"chunk_images must be >= 1, got {config.chunk_images}")
+    check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
-    net.layer(config.layer)
     source = (GeneratedImages(config.shapes_seed, config.images) if config.source == "shapes"
               else FolderImages(config.source, net))
     wd.claim(workdir, config.to_dict())

@@ -24,12 +24,13 @@ import os
 import numpy as np
 
 import jaxvis
+from jaxvis import config_checks as checks
 from jaxvis import files
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError
 from jaxvis.jobs import chunked, hosts, search_gallery
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import class_layer, parse_unit
-from jaxvis.optimize.visualize import restart_keys, run_layer
+from jaxvis.optimize.visualization import restart_keys, run_layer
 from jaxvis.render.grids import save_png
 from jaxvis.search import sampling, scores
 from jaxvis.train import workdir as wd
@@ -37,12 +38,17 @@ from jaxvis.train import workdir as wd
 REFERENCES = ("row1", "row2", "row3", "row4")
 
 
-def parse_probe(net, text: str) -> tuple[str, int, int, int]:
-    """'layer:channel' or 'layer:channel:y:x' -> a unit (conv units default to the centre)."""
+def probe_parts(text: str) -> tuple:
+    """'layer:channel' or 'layer:channel:y:x' -> (layer, channel[, y, x]), the form only."""
     parts = str(text).split(":")
     if len(parts) not in (2, 4) or not all(p.strip().lstrip("-").isdigit() for p in parts[1:]):
-        raise JaxvisError(f"a probe is 'layer:channel' or 'layer:channel:y:x', got {text!r}")
-    return parse_unit(net, (parts[0], *map(int, parts[1:])))
+        raise ConfigError(f"a probe is 'layer:channel' or 'layer:channel:y:x', got {text!r}")
+    return (parts[0], *map(int, parts[1:]))
+
+
+def parse_probe(net, text: str) -> tuple[str, int, int, int]:
+    """'layer:channel' or 'layer:channel:y:x' -> a unit (conv units default to the centre)."""
+    return parse_unit(net, probe_parts(text))
 
 
 def probe_name(unit) -> str:
@@ -153,11 +159,11 @@ def chosen(table: list[dict], config) -> list[dict]:
     if config.export:
         unknown = [i for i in config.export if i not in by_id]
         if unknown:
-            raise JaxvisError(f"export names unknown combinations {unknown}; ids are row1..row4 and "
+            raise ConfigError(f"export names unknown combinations {unknown}; ids are row1..row4 and "
                               f"c000..c{config.combinations - 1:03d}")
         return [by_id[i] for i in config.export]
     if config.export_by not in EXPORT_BY:
-        raise JaxvisError(f"export_by must be one of {', '.join(EXPORT_BY)}, got {config.export_by!r}")
+        raise ConfigError(f"export_by must be one of {', '.join(EXPORT_BY)}, got {config.export_by!r}")
     if config.export_by == "rank":
         def key(r):
             return r["rank"]
@@ -198,16 +204,39 @@ def get_config(name={first!r}):
 ''')
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
+    definition = checks.model(config)
+    checks.weights(config)
+    if checks.text(config, "judge"):
+        checks.model(config, "judge")
+    if not checks.get(config, "probes"):
+        raise ConfigError("config.probes is empty: name at least one probe unit, e.g. ('fc8:0',)")
+    with checks.field("probes"):
+        for p in checks.names(config, "probes"):
+            checks.check_layer(definition, "probes", probe_parts(p)[0])
+    combos = checks.integer(config, "combinations", 0)
+    references = checks.boolean(config, "references")
+    checks.integer(config, "restarts", 1)
+    checks.integer(config, "steps", 1)
+    checks.integer(config, "seed", 0)
+    checks.integer(config, "combos_per_chunk", 1)
+    checks.integer(config, "export_top", 0)
+    checks.one_of(config, "export_by", EXPORT_BY)
+    ids = {*(REFERENCES if references else ()), *(f"c{i:03d}" for i in range(combos))}
+    unknown = [i for i in checks.names(config, "export") if i not in ids]
+    if unknown:
+        raise ConfigError(f"config.export: names unknown combinations {unknown}; ids are "
+                          f"{'row1..row4 and ' if references else ''}c000..c{combos - 1:03d}")
+
+
 def run_search(config, workdir: str) -> dict:
     """Runs (or resumes) the search; returns counts, seconds and the chosen ids."""
-    if config.restarts < 1 or config.combos_per_chunk < 1 or config.steps < 1 or config.combinations < 0:
-        raise JaxvisError("restarts, combos_per_chunk and steps must be >= 1 and combinations >= 0; got "
-                          f"{config.restarts}, {config.combos_per_chunk}, {config.steps}, {config.combinations}")
+    check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
     judge = jaxvis.load_model(config.judge) if config.judge else None
-    if not config.probes:
-        raise JaxvisError("config.probes is empty: name at least one probe unit, e.g. ('fc8:0',)")
-    probes = [parse_probe(net, p) for p in config.probes]
+    with checks.field("probes"):
+        probes = [parse_probe(net, p) for p in config.probes]
     combos = combinations(config)
     chunks = plan_chunks(combos, config.combos_per_chunk)
     wd.claim(workdir, config.to_dict(), extend_keys=("export", "export_top", "export_by"))  # re-exporting is free

@@ -31,13 +31,14 @@ import numpy as np
 from absl import logging
 
 import jaxvis
+from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis.analysis import topk
 from jaxvis.analysis.sources import FolderImages, GeneratedImages
 from jaxvis.data import shapes
-from jaxvis.errors import JaxvisError
 from jaxvis.jobs import chunked, hosts, topk_gallery
 from jaxvis.jobs.visualize_job import default_layers
+from jaxvis.ops.backward import RELU_MODES
 from jaxvis.render.grids import grid, save_png
 from jaxvis.train import workdir as wd
 
@@ -171,13 +172,25 @@ def class_summary(metas_by_layer: dict, sums: dict, counts: np.ndarray, quantile
     return out
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
+    definition = checks.model(config)
+    checks.weights(config)
+    checks.layers(definition, config)
+    if checks.source(config) == "shapes":
+        checks.integer(config, "shapes_seed", 0)
+        checks.integer(config, "images", 1)
+    for name in ("k", "batch", "save_every", "chunk_units"):
+        checks.integer(config, name, 1)
+    checks.one_of(config, "mode", RELU_MODES)
+    if checks.existing_folder(config, "optimized"):
+        checks.text(config, "optimized_preset")
+
+
 def run_topk(config, workdir: str) -> dict:
-    if config.k < 1 or config.batch < 1 or config.chunk_units < 1:
-        raise JaxvisError(f"k, batch and chunk_units must be >= 1, got {config.k}, {config.batch}, {config.chunk_units}")
+    check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
     layers = tuple(config.layers) or tuple(default_layers(net))
-    for l in layers:
-        net.layer(l)  # UnitError names the layers
     source = make_source(config, net)
     wd.claim(workdir, config.to_dict())
     t0 = time.time()

@@ -28,8 +28,9 @@ import ml_collections
 import numpy as np
 
 import jaxvis
+from jaxvis import config_checks as checks
 from jaxvis import files
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs import chunked, gallery, hosts
 from jaxvis.models import layers as L
 from jaxvis.optimize.presets import label as preset_label
@@ -55,7 +56,7 @@ def job_config(**fields) -> ml_collections.ConfigDict:
     c.figure5_units = 8  # units per layer in the Figure 5 image sets (the strongest)
     unknown = set(fields) - set(c)
     if unknown:
-        raise JaxvisError(f"unknown visualize config field(s) {', '.join(sorted(unknown))}; known: {', '.join(c)}")
+        raise ConfigError(f"unknown visualize config field(s) {', '.join(sorted(unknown))}; known: {', '.join(c)}")
     c.update(fields)
     return c
 
@@ -68,12 +69,17 @@ def default_layers(net) -> list[str]:
 
 def plan_chunks(net, config) -> list[dict]:
     """[{id, preset, preset_name, layer, channels}] in a fixed order: presets,
-    layers, channels. ``preset`` is the label used in file names (a preset
-    file's FILE.py:NAME gives NAME), ``preset_name`` what loads it."""
+    layers, channels. ``preset`` is the label used in file names, one path
+    component (``presets.label``: FILE.py:NAME gives NAME, DIR/FILE.py gives
+    FILE), ``preset_name`` what loads it."""
     layers = list(config.layers) or default_layers(net)
-    chunks = []
+    chunks, named = [], {}
     for name in config.presets:
         preset = preset_label(name)
+        if preset in named:
+            raise ConfigError(f"config.presets: {named[preset]!r} and {name!r} would share the file name "
+                              f"{preset!r}; expected each preset once, each with its own name")
+        named[preset] = name
         for layer in layers:
             channels = net.layer(layer).channels  # UnitError names the layers
             for first in range(0, channels, config.chunk_units):
@@ -139,11 +145,23 @@ def _steps(config, preset: str) -> int:
     return int(config.steps) or int(load_preset(preset).steps)
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
+    definition = checks.model(config)
+    checks.weights(config)
+    checks.layers(definition, config)
+    checks.presets(config)
+    checks.integer(config, "restarts", 1)
+    checks.integer(config, "steps", 0)
+    checks.integer(config, "seed")
+    for name in ("chunk_units", "grid_scale", "figure5_units"):
+        checks.integer(config, name, 1)
+
+
 def run_visualize(config, workdir: str, extend: bool = False) -> dict:
     """Runs (or resumes) the job; returns {"units", "chunks_run", "chunks_skipped", "seconds"}
     (chunk counts of this process's share)."""
-    if config.restarts < 1 or config.chunk_units < 1:
-        raise JaxvisError(f"restarts and chunk_units must be >= 1, got {config.restarts} and {config.chunk_units}")
+    check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
     chunks = plan_chunks(net, config)  # checks the layer names before anything is written
     _claim(workdir, net, config, extend)

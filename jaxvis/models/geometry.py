@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from jaxvis.errors import ModelDefinitionError
 from jaxvis.models import layers as L
 from jaxvis.ops.pool import pool_output_size
 
@@ -55,26 +56,43 @@ _KIND = {
 
 
 def layer_table(layers: tuple, input_shape: tuple[int, int, int]) -> list[LayerInfo]:
-    """input_shape: (H, W, C) of the network input. One LayerInfo per blob, in order."""
+    """input_shape: (H, W, C) of the network input. One LayerInfo per blob, in
+    order. A layer tuple that cannot be built raises ModelDefinitionError naming the layer."""
     h, w, c = input_shape
     shape: tuple[int, ...] = (h, w, c)
     rf, jump, offset = 1, 1, 0.0  # receptive field of one input pixel
     table = []
     for spec in layers:
         params = 0
+        if type(spec) not in _KIND:
+            raise ModelDefinitionError(f"layer {getattr(spec, 'name', spec)!r}: unknown layer type "
+                                       f"{type(spec).__name__}; expected one of {', '.join(t.__name__ for t in _KIND)}")
+        if isinstance(spec, L.LRN) and spec.size % 2 != 1:
+            raise ModelDefinitionError(f"{spec.name}: LRN size must be odd (Caffe's rule), got {spec.size}")
         if isinstance(spec, (L.Conv, L.MaxPool)):
             if len(shape) != 3:
-                raise ValueError(f"{spec.name}: needs a spatial input, got shape {shape}")
+                raise ModelDefinitionError(f"{spec.name}: needs a spatial input, got shape {shape}")
             k, s, p = spec.kernel, spec.stride, spec.pad
             if isinstance(spec, L.Conv):
+                if shape[2] % spec.groups or spec.features % spec.groups:
+                    raise ModelDefinitionError(f"{spec.name}: {spec.groups} groups must divide its {shape[2]} input "
+                                               f"channels and its {spec.features} outputs")
+                if min(shape[:2]) + 2 * p < k:
+                    raise ModelDefinitionError(f"{spec.name}: kernel {k} (pad {p}) is larger than its input "
+                                               f"{shape[0]}x{shape[1]}")
                 hh, ww = ((n + 2 * p - k) // s + 1 for n in shape[:2])
                 params = k * k * (shape[2] // spec.groups) * spec.features + spec.features
                 shape = (hh, ww, spec.features)
             else:
-                hh, ww = (pool_output_size(n, k, s, p, spec.ceil) for n in shape[:2])
+                try:
+                    hh, ww = (pool_output_size(n, k, s, p, spec.ceil) for n in shape[:2])
+                except ModelDefinitionError as e:
+                    raise ModelDefinitionError(f"{spec.name}: {e}") from None
                 shape = (hh, ww, shape[2])
             rf, offset, jump = rf + (k - 1) * jump, offset + ((k - 1) / 2 - p) * jump, jump * s
         elif isinstance(spec, L.AdaptiveAvgPool):
+            if len(shape) != 3:
+                raise ModelDefinitionError(f"{spec.name}: needs a spatial input, got shape {shape}")
             n = shape[0]
             if (shape[0], shape[1]) != (spec.output, spec.output):
                 # Bins of ceil(n/out) pixels every n/out: an upper bound of the field.

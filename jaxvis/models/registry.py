@@ -19,12 +19,14 @@ def model_names() -> tuple[str, ...]:
 def get_model_def(name: str) -> ModelDef:
     try:
         return _MODELS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable name such as a list
         raise UnknownModelError(
             f"unknown model {name!r}; known models: {', '.join(_MODELS)}"
         ) from None
 
 
 def register(definition: ModelDef) -> None:
-    """Adds an architecture (e.g. a demo variant) under ``definition.name``."""
+    """Adds an architecture (e.g. a demo variant) under ``definition.name``;
+    a layer tuple that cannot be built raises ModelDefinitionError here."""
+    definition.table()
     _MODELS[definition.name] = definition

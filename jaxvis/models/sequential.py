@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 
 from jaxvis import ops
+from jaxvis.errors import ConfigError, ModelDefinitionError
 from jaxvis.ops import backward
 from jaxvis.models import layers as L
 
@@ -69,13 +70,20 @@ class SequentialNet(nn.Module):
         """``unpadded``: every Conv and MaxPool ignores its padding. On a unit's
         exact receptive-field crop this computes only that unit's cone
         (``jaxvis.optimize.crop``)."""
+        for name, value, allowed in (("group_impl", self.group_impl, ("split", "xla")),
+                                     ("ReLU backward mode", self.relu_backward, (None, *backward.RELU_MODES)),
+                                     ("LRN backward", self.lrn_backward, backward.LRN_MODES)):
+            if value not in allowed:
+                raise ConfigError(f"unknown {name} {value!r}; expected one of "
+                                  f"{', '.join(str(a) for a in allowed if a is not None)}")
         blobs = {}
         for spec in self.layers:
             if unpadded and isinstance(spec, (L.Conv, L.MaxPool)):
                 spec = dataclasses.replace(spec, pad=0)
             if isinstance(spec, L.Conv):
                 if x.shape[-1] % spec.groups:
-                    raise ValueError(f"{spec.name}: {x.shape[-1]} input channels not divisible by {spec.groups} groups")
+                    raise ModelDefinitionError(
+                        f"{spec.name}: {x.shape[-1]} input channels not divisible by {spec.groups} groups")
                 x = _Conv(spec, x.shape[-1], self.group_impl, name=spec.name)(x)
             elif isinstance(spec, L.Dense):
                 x = _Dense(spec, name=spec.name)(x)
@@ -96,7 +104,8 @@ class SequentialNet(nn.Module):
             elif isinstance(spec, L.Softmax):
                 x = jax.nn.softmax(x, axis=-1)
             else:
-                raise TypeError(f"unknown layer type {type(spec).__name__}")
+                raise ModelDefinitionError(f"layer {getattr(spec, 'name', spec)!r}: unknown layer type "
+                                           f"{type(spec).__name__}")
             blobs[spec.name] = x
             if spec.name == until:
                 break

@@ -1,5 +1,5 @@
 """Layers whose backward pass is switchable, for backward projections
-(Zeiler & Fergus's deconvnet, guided backprop, plain backprop; SPEC.md §2).
+(Zeiler & Fergus's deconvnet, guided backprop, plain backprop; docs/projections.md).
 
 The forward numbers are exactly those of ``relu``, ``max_pool`` and
 ``lrn_across_channels``; only the vector-Jacobian products differ:
@@ -20,6 +20,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxvis.errors import ConfigError
 from jaxvis.ops.lrn import lrn_across_channels
 from jaxvis.ops.pool import padded_windows
 
@@ -44,7 +45,7 @@ def _relu_bwd(mode, positive, g):
         return (jnp.maximum(g, 0.0),)
     if mode == "guided":
         return (jnp.where(positive, jnp.maximum(g, 0.0), 0.0),)
-    raise ValueError(f"unknown ReLU backward mode {mode!r}; expected one of {', '.join(RELU_MODES)}")
+    raise ConfigError(f"unknown ReLU backward mode {mode!r}; expected one of {', '.join(RELU_MODES)}")
 
 
 relu.defvjp(_relu_fwd, _relu_bwd)

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxvis.errors import ConfigError
+
 # Exactness first: on GPU/TPU the default f32 precision may use TF32/bf16
 # passes, which would break blob-for-blob agreement with Caffe and PyTorch.
 PRECISION = lax.Precision.HIGHEST
@@ -49,7 +51,7 @@ def conv2d(
         ks = jnp.split(kernel, groups, axis=-1)
         y = jnp.concatenate([conv(xi, ki) for xi, ki in zip(xs, ks)], axis=-1)
     else:
-        raise ValueError(f"group_impl must be 'split' or 'xla', got {group_impl!r}")
+        raise ConfigError(f"group_impl must be 'split' or 'xla', got {group_impl!r}")
     return y + bias
 
 

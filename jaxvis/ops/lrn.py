@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxvis.errors import ModelDefinitionError
+
 
 def lrn_across_channels(x: jax.Array, *, size: int, alpha: float, beta: float, k: float) -> jax.Array:
     """x: [B, H, W, C]; ``x * (k + alpha/size * sum_window x^2) ** -beta``.
@@ -15,7 +17,7 @@ def lrn_across_channels(x: jax.Array, *, size: int, alpha: float, beta: float, k
     at the ends (Caffe ACROSS_CHANNELS; ``size`` must be odd, as Caffe requires).
     """
     if size % 2 != 1:
-        raise ValueError(f"LRN size must be odd (Caffe's rule), got {size}")
+        raise ModelDefinitionError(f"LRN size must be odd (Caffe's rule), got {size}")
     half = size // 2
     channels = x.shape[-1]
     # Window sums as a product with a 0/1 band matrix: exact sums of the same

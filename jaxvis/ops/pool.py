@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxvis.errors import ModelDefinitionError
+
 
 def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
     """Output length of a pooling window sweep over ``size`` input positions.
@@ -20,7 +22,7 @@ def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) 
     """
     span = size + 2 * pad - kernel
     if span < 0:
-        raise ValueError(f"pooling window {kernel} (pad {pad}) is larger than its input {size}")
+        raise ModelDefinitionError(f"pooling window {kernel} (pad {pad}) is larger than its input {size}")
     out = (math.ceil(span / stride) if ceil else span // stride) + 1
     if pad > 0 and (out - 1) * stride >= size + pad:
         out -= 1

@@ -2,7 +2,7 @@
 program over a batch whose elements each carry their own unit, start image
 and hyperparameters (units x restarts x theta combinations, flattened).
 
-Per step (SPEC.md section 1): g = da/dx at x; x += lr g; L2 decay; blur when
+Per step (docs/ascent.md): g = da/dx at x; x += lr g; L2 decay; blur when
 due; small-norm clip; small-contribution clip (with that g); valid-range clip.
 The objective at the current x is recorded each step; the best x seen (over
 x_0 .. x_steps) is kept with its value and step. An element whose value or
@@ -110,9 +110,7 @@ def ascent_step(apply_fn, params, carry, t, units, theta, lower, upper, crop_cor
     lr = jnp.where(theta.lr_policy == 1, jnp.minimum(theta.lr, theta.desired_progress / jnp.maximum(g2, 1e-30)), theta.lr)
     y = x + _per_pixel(lr) * g
     y = R.decay(y, _per_pixel(theta.decay))
-    due = R.blur_due(t, theta.blur_width, theta.blur_every)
-    y = _batch_cond(due, lambda y: jnp.where(
-        _per_pixel(due), jax.vmap(R.gaussian_blur, (0, 0, None))(y, theta.blur_width, radius), y), y)
+    y = R.blur_batch_if_due(y, t, theta.blur_width, theta.blur_every, radius)
     y = _batch_cond(theta.norm_pct > 0, lambda y: jax.vmap(R.clip_small_norm)(y, theta.norm_pct), y)
     y = _batch_cond(theta.contrib_pct > 0, lambda y: jax.vmap(R.clip_small_contribution)(y, g, theta.contrib_pct), y)
     y = R.clip_to_valid(y, lower, upper)
@@ -154,7 +152,10 @@ def ascend(
     CaffeNet conv5, 165 vs 80 ms per step at batch 8)."""
     n = x0.shape[0]
     statics = dict(layer=layer, spatial=spatial, radius=radius, crop=crop)
-    carry = (x0, x0, jnp.full((n,), -jnp.inf), jnp.zeros((n,), jnp.int32), jnp.full((n,), -1, jnp.int32))
+    # best_val strongly typed float32, like the step's output: a weakly typed start
+    # value would make step 0 a second compiled program.
+    best_val = jnp.full((n,), -jnp.inf, jnp.float32)
+    carry = (x0, x0, best_val, jnp.zeros((n,), jnp.int32), jnp.full((n,), -1, jnp.int32))
     traces = []
     for t in range(max_steps + 1):
         # The extra last call only evaluates the final image (every element is past its steps).

@@ -1,16 +1,16 @@
 """The four hyperparameter rows of Yosinski et al. 2015, Table 1, with the
 step counts and learning-rate policies of the reference toolbox's
-documentation (SPEC.md section 1). Row 3 is the paper's best single setting.
+documentation (docs/ascent.md). Row 3 is the paper's best single setting.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import ml_collections
 
-from jaxvis.errors import JaxvisError
+from jaxvis.config_files import get_config, split_name
+from jaxvis.errors import ConfigError
 
 # name: (decay, blur_width, blur_every, norm_pct, contrib_pct, steps, lr_policy, lr, desired_progress)
 TABLE1 = {
@@ -30,33 +30,35 @@ def preset(name: str) -> ml_collections.ConfigDict:
     rate, or the progress policy's max), desired_progress, start.
     ``name`` may also be ``FILE.py:NAME``: a preset file such as the one
     ``jaxvis search`` exports, whose ``get_config(NAME)`` gives those fields."""
+    if not isinstance(name, str) or (".py" not in name and name not in TABLE1):
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}, or FILE.py:NAME")
     if ".py" in name:
         return _from_file(name)
-    if name not in TABLE1:
-        raise JaxvisError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}, or FILE.py:NAME")
     c = ml_collections.ConfigDict(dict(zip(FIELDS, TABLE1[name])))
     c.start = "mean_plus_rand"
     return c
 
 
 def label(name: str) -> str:
-    """A preset's name in file and chunk names: ``FILE.py:NAME`` -> NAME."""
-    return name.rpartition(":")[2] if ".py" in name else name
+    """A preset's name in file and chunk names, always one path component: a
+    Table 1 row's own name; ``FILE.py:NAME`` -> NAME; ``DIR/FILE.py`` -> FILE."""
+    if not isinstance(name, str) or ".py" not in name:
+        if name not in TABLE1:
+            preset(name)  # raises: unknown preset
+        return name
+    path, arg = split_name(name)
+    if "/" in arg or os.sep in arg or arg in (".", ".."):
+        raise ConfigError(f"preset {name!r}: its name {arg!r} cannot be a file name; expected one without '/'")
+    return arg or os.path.splitext(os.path.basename(path))[0]
 
 
 def _from_file(name: str) -> ml_collections.ConfigDict:
-    path, _, arg = name.partition(".py")
-    path, arg = path + ".py", arg.lstrip(":")
-    if not os.path.isfile(path):
-        raise JaxvisError(f"preset file {path} does not exist (from preset {name!r})")
-    spec = importlib.util.spec_from_file_location("jaxvis_preset_file", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    path, arg = split_name(name)
     try:
-        c = module.get_config(arg) if arg else module.get_config()
+        c = get_config(name, what="preset file")
     except KeyError as e:
-        raise JaxvisError(f"preset file {path} has no preset {arg!r} ({e})") from None
+        raise ConfigError(f"preset file {path} has no preset {arg!r} ({e})") from None
     missing = set(FIELDS) - set(c)
     if missing:
-        raise JaxvisError(f"preset {name!r} lacks {', '.join(sorted(missing))}")
+        raise ConfigError(f"preset {name!r} lacks {', '.join(sorted(missing))}")
     return ml_collections.ConfigDict(dict(c))

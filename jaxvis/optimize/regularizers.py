@@ -1,8 +1,9 @@
 """The regularizers r_theta of Yosinski et al. 2015, section 3, as small pure
 functions on ONE image x: [H, W, C] (network input space) with scalar theta
-values, so that ``jax.vmap`` gives every element of a batch its own theta.
+values, so that ``jax.vmap`` gives every element of a batch its own theta;
+``blur_batch_if_due`` is that mapping for the blur, as the ascent step calls it.
 
-Order within one ascent step (SPEC.md section 1, the reference toolbox's):
+Order within one ascent step (docs/ascent.md, the reference toolbox's):
 decay -> blur -> small-norm clip -> small-contribution clip -> valid range.
 """
 
@@ -65,6 +66,18 @@ def blur_if_due(x: jax.Array, step, width, every, radius: int) -> jax.Array:
     """Blur when ``blur_due``; ``step`` is the shared (unbatched) step counter,
     ``every`` and ``width`` this element's."""
     return jnp.where(blur_due(step, width, every), gaussian_blur(x, width, radius), x)
+
+
+def blur_batch_if_due(x: jax.Array, step, width: jax.Array, every: jax.Array, radius: int) -> jax.Array:
+    """The ascent's blur of a batch x [N, H, W, C]: ``blur_if_due`` mapped over the
+    elements, each with its own ``width`` [N] and ``every`` [N]; ``step`` is the
+    step counter shared by the whole batch (a scalar, never mapped over). When no
+    element is due the blur is skipped (a real branch: outside vmap it costs nothing)."""
+    if jnp.ndim(step) != 0:
+        raise ValueError(f"step is the batch's shared step counter, a scalar; got shape {jnp.shape(step)}")
+    blur = jax.vmap(blur_if_due, (0, None, 0, 0, None))
+    return lax.cond(jnp.any(blur_due(step, width, every)), lambda x: blur(x, step, width, every, radius),
+                    lambda x: x, x)
 
 
 def _percentile_clip(x: jax.Array, score: jax.Array, pct) -> jax.Array:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from jaxvis.errors import UnitError
@@ -32,8 +34,10 @@ def check_locations(net, layer: str, ys, xs) -> None:
 def parse_unit(net, unit) -> tuple[str, int, int, int]:
     """-> (layer, channel, y, x); conv units default to the map's centre
     (H//2, W//2); fc units get y = x = 0. Raises UnitError with the valid range."""
-    if not isinstance(unit, (tuple, list)) or len(unit) not in (2, 4):
-        raise UnitError(f"a unit is (layer, channel) or (layer, channel, y, x), got {unit!r}")
+    if (not isinstance(unit, (tuple, list)) or len(unit) not in (2, 4)
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in unit[1:])):
+        raise UnitError(f"a unit is (layer, channel) or (layer, channel, y, x) with integer channel, y and x, "
+                        f"got {unit!r}")
     layer, channel = unit[0], int(unit[1])
     check_channels(net, layer, channel)
     info = net.layer(layer)

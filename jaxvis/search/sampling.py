@@ -1,6 +1,6 @@
 """The distributions ``jaxvis search`` samples (θ_decay, θ_b_width,
 θ_b_every, θ_n_pct, θ_c_pct) from. The paper did not publish its ranges
-(SPEC.md section 1), so these are jaxvis's own, chosen to cover Table 1's
+(docs/ascent.md, Table 1), so these are jaxvis's own, chosen to cover Table 1's
 four rows with room on both sides:
 
 - every regularizer is *off* with a fixed probability (decay and blur 25%,

@@ -22,15 +22,18 @@ import optax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from jaxvis import config_checks as checks
 from jaxvis.data import shapes
 from jaxvis.data.preprocess import preprocess
-from jaxvis.errors import JaxvisError
-from jaxvis.models.registry import get_model_def
+from jaxvis.errors import ArchitectureMismatchError, ConfigError
+from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.models.sequential import SequentialNet
 from jaxvis.net import init_params, input_std
 from jaxvis.optimize import sharding
 from jaxvis.train import workdir as wd
 from jaxvis.weights import checkpoint
+
+CLASS_LAYER = "fc8"  # the logits the loss is computed on
 
 
 def optimizer(config, definition, total_steps: int) -> optax.GradientTransformation:
@@ -61,7 +64,7 @@ def dataset_mean_bgr(seed: int, count: int = 2000) -> tuple[float, float, float]
 
 def evaluate(module, params, spec, seed: int, count: int, batch: int = 250) -> float:
     """Top-1 accuracy on ``count`` fresh images of generator seed ``seed``."""
-    logits_fn = jax.jit(lambda p, x: module.apply({"params": p}, x, until="fc8")["fc8"])
+    logits_fn = jax.jit(lambda p, x: module.apply({"params": p}, x, until=CLASS_LAYER)[CLASS_LAYER])
     correct = 0
     for start in range(0, count, batch):
         images, labels = shapes.make_batch(seed, start, min(batch, count - start))
@@ -76,7 +79,7 @@ def make_train_step(module, tx: optax.GradientTransformation):
     the batch and sums the gradients across devices."""
 
     def loss_fn(params, x, y):
-        logits = module.apply({"params": params}, x, until="fc8")["fc8"]
+        logits = module.apply({"params": params}, x, until=CLASS_LAYER)[CLASS_LAYER]
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, (jnp.argmax(logits, -1) == y).mean()
 
@@ -103,8 +106,40 @@ def training_batch(data_seed: int, step: int, batch_size: int, spec, mesh) -> tu
     return sharding.shard_batch((preprocess(images, spec), labels), mesh)
 
 
+def check_config(config) -> None:
+    """The fields a user sets, before anything is written or trained (JaxvisErrors naming the field)."""
+    with checks.field("model"):
+        definition = get_model_def(checks.text(config, "model"))  # a registry name, not a model directory
+    classes = {info.name: info.channels for info in definition.table()}.get(CLASS_LAYER)
+    if classes != len(shapes.CLASSES):
+        raise ConfigError(f"config.model: {definition.name} is not a model of the shapes world: its class layer "
+                          f"{CLASS_LAYER!r} must have {len(shapes.CLASSES)} units, it has {classes or 'none'}; "
+                          f"train a demo-family model ({', '.join(n for n in model_names() if 'demo' in n)})")
+    for name in ("seed", "data_seed", "eval_seed"):
+        checks.integer(config, name, 0)
+    checks.integer(config, "eval_images", 1)
+    batch = checks.integer(config, "batch_size", 1)
+    per_epoch = checks.integer(config, "images_per_epoch", 1)
+    if per_epoch < batch:
+        raise ConfigError(f"config.images_per_epoch: {per_epoch} is less than one batch (batch_size {batch})")
+    steps_per_epoch = per_epoch // batch
+    epochs = checks.integer(config, "epochs", 1)
+    checks.number(config, "learning_rate", positive=True)
+    warmup = checks.integer(config, "warmup_steps", 0)
+    if warmup >= epochs * steps_per_epoch:
+        raise ConfigError(f"config.warmup_steps: {warmup} is not below the run's {epochs * steps_per_epoch} steps "
+                          f"({epochs} epochs x {steps_per_epoch})")
+    checks.number(config, "weight_decay", minimum=0.0)
+    exports = checks.get(config, "export_epochs")
+    if (isinstance(exports, str) or not isinstance(exports, (tuple, list))
+            or not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in exports)):
+        raise ConfigError(f"config.export_epochs: {exports!r} is not a tuple of epochs >= 1")
+    checks.integer(config, "log_every", 1)
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
     """Trains ``config.model``; returns {"eval_accuracy", "steps", "wall_seconds"}."""
+    check_config(config)
     resumed = wd.claim(workdir, config.to_dict())
     definition = get_model_def(config.model)
     spec = dataclasses.replace(
@@ -113,9 +148,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
     module = SequentialNet(definition.layers)
     steps_per_epoch = config.images_per_epoch // config.batch_size
     total_steps = config.epochs * steps_per_epoch
-    if not 0 <= config.warmup_steps < total_steps:
-        raise JaxvisError(f"warmup_steps is {config.warmup_steps}; expected 0 <= warmup_steps < the run's "
-                          f"{total_steps} steps ({config.epochs} epochs x {steps_per_epoch})")
     tx = optimizer(config, definition, total_steps)
     train_step = make_train_step(module, tx)
     mesh = sharding.local_mesh(divides=config.batch_size)
@@ -131,7 +163,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         try:
             restored = manager.restore(start_step, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
         except Exception as e:  # orbax raises many types on a structure mismatch
-            raise JaxvisError(f"workdir {workdir}: its checkpoint does not fit {config.model}: {e}") from None
+            raise ArchitectureMismatchError(
+                f"workdir {workdir}: its checkpoint does not fit {config.model}: {e}") from None
         state = restored["state"]
         logging.info("resuming %s from step %d (epoch %d)", workdir, start_step, start_step // steps_per_epoch)
     elif resumed:

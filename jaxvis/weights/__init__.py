@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from jaxvis.errors import ArchitectureMismatchError, WeightsFileError
+from jaxvis.errors import ArchitectureMismatchError, ConfigError, WeightsFileError
 from jaxvis.models.definition import ModelDef
 from jaxvis.weights import checkpoint
 from jaxvis.weights.caffe import load_caffe_params, read_mean_binaryproto
@@ -55,12 +55,18 @@ def load_mean(mean) -> tuple[float, ...] | np.ndarray:
         if not os.path.isfile(path):
             raise WeightsFileError(f"mean file {path!r} does not exist")
         if path.endswith(".npy"):
-            arr = np.load(path).astype(np.float32)
+            try:
+                arr = np.load(path).astype(np.float32)
+            except (OSError, ValueError, TypeError) as e:
+                raise WeightsFileError(f"{path}: not a readable .npy mean image: {e}") from None
             if arr.ndim != 3 or arr.shape[-1] != 3:
                 raise WeightsFileError(f"{path}: mean image has shape {arr.shape}, expected [H, W, 3]")
             return arr
         return read_mean_binaryproto(path)
-    values = tuple(float(v) for v in mean)
+    try:
+        values = tuple(float(v) for v in mean)
+    except (TypeError, ValueError):
+        raise WeightsFileError(f"mean must be 3 per-channel numbers or a mean file, got {mean!r}") from None
     if len(values) != 3:
         raise WeightsFileError(f"mean must have 3 per-channel values, got {len(values)}")
     return values
@@ -70,10 +76,17 @@ def load_class_names(names) -> tuple[str, ...]:
     """A sequence, or a text file with one class per line (Caffe's
     synset_words.txt "n01440764 tench, Tinca tinca" keeps the words)."""
     if isinstance(names, (str, os.PathLike)):
-        with open(names, encoding="utf-8") as f:
-            lines = [line.strip() for line in f if line.strip()]
+        if not os.path.isfile(names):
+            raise WeightsFileError(f"class names file {os.fspath(names)!r} does not exist")
+        try:
+            with open(names, encoding="utf-8") as f:
+                lines = [line.strip() for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise WeightsFileError(f"class names file {os.fspath(names)!r} cannot be read: {e}") from None
         return tuple(
             line.split(" ", 1)[1] if line[:1] == "n" and line.split(" ", 1)[0][1:].isdigit() and " " in line else line
             for line in lines
         )
-    return tuple(str(n) for n in names)
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"class_names must be a text file or a sequence of strings, got {names!r}")
+    return tuple(names)

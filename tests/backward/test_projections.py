@@ -6,9 +6,9 @@ import pytest
 import scipy.ndimage
 
 import jaxvis
-from jaxvis.backward import render
 from jaxvis.data import shapes
-from jaxvis.errors import JaxvisError, UnitError
+from jaxvis.errors import ConfigError, InputImageError, UnitError
+from jaxvis.render import render_projection as render
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +58,13 @@ def test_renderings(demo, world):
     expected = scipy.ndimage.gaussian_filter(np.sqrt((v[1].astype(np.float64) ** 2).sum(-1)), 4.0)
     expected = 255 * (expected - expected.min()) / (expected.max() - expected.min())
     np.testing.assert_allclose(normblur[1], expected, atol=1.01)
-    with pytest.raises(ValueError, match="unknown rendering"):
+    with pytest.raises(ConfigError, match="unknown rendering"):
         render(v, "sepia")
 
 
 def test_bad_requests_are_clear(demo, world):
     x, _ = world
-    with pytest.raises(JaxvisError, match="unknown mode 'deconvnet'; expected one of backprop, deconv, guided"):
+    with pytest.raises(ConfigError, match="unknown projection mode 'deconvnet'; expected one of backprop, deconv, guided"):
         jaxvis.project(demo, x[:1], "conv5", 0, mode="deconvnet")
     with pytest.raises(UnitError, match=r"channels 0\.\.47, got 48"):
         jaxvis.project(demo, x[:1], "conv5", 48)
@@ -74,5 +74,5 @@ def test_bad_requests_are_clear(demo, world):
         jaxvis.project(demo, x[:1], "fc7", 0, at=(0, 0))
     with pytest.raises(UnitError, match="has no layer 'conv9'"):
         jaxvis.project(demo, x[:1], "conv9", 0)
-    with pytest.raises(JaxvisError, match=r"expects input \[B, 64, 64, 3\]"):
+    with pytest.raises(InputImageError, match=r"expects input \[B, 64, 64, 3\]"):
         jaxvis.project(demo, x[:1, :32], "conv5", 0)

@@ -9,7 +9,6 @@ import pytest
 
 import jaxvis
 from configs import evolution_demo
-from jaxvis.analysis import topk
 from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.errors import JaxvisError
 from jaxvis.jobs import gallery
@@ -44,10 +43,17 @@ def test_strongest_projection_is_the_top1_patch():
     blobs = np.asarray(net.blobs(net.preprocess(images))["conv3"])[..., 4]
     i = int(np.argmax(blobs.reshape(30, -1).max(1)))
     y, x = np.unravel_index(np.argmax(blobs[i]), blobs[i].shape)
-    v = jaxvis.project(net, net.preprocess(images[i:i + 1]), "conv3", 4, at=(y, x), mode="deconv")
-    from jaxvis.backward.render import render
-
-    expect = topk.patch(render(v, "raw")[0], net.layer("conv3"), y, x)
+    v = np.asarray(jaxvis.project(net, net.preprocess(images[i:i + 1]), "conv3", 4, at=(y, x), mode="deconv"))[0]
+    # demo conv3's receptive field from its layers (conv1 5x5/1 pad 2, pool1 3x3/2, conv2
+    # 5x5/1 pad 2, pool2 3x3/2, conv3 3x3/1 pad 1): 27 px, 4 px apart, unit 0 from pixel -10.
+    y0, x0, size = 4 * y - 10, 4 * x - 10, 27
+    rows, cols = np.nonzero(np.abs(v).sum(-1))
+    assert rows.size and y0 <= rows.min() and rows.max() < y0 + size and x0 <= cols.min() and cols.max() < x0 + size
+    # Raw rendering by hand: 0 -> 127.5, +-max|v| -> 255/0, BGR -> RGB; grey 128 outside the image.
+    picture = np.round(127.5 + 127.5 * v / np.abs(v).max()).astype(np.uint8)[..., ::-1]
+    padded = np.pad(picture, ((size, size), (size, size), (0, 0)), constant_values=128)
+    expect = padded[size + y0:size + y0 + size, size + x0:size + x0 + size]
+    assert out.shape == (1, size, size, 3)
     np.testing.assert_array_equal(out[0], expect)
 
 

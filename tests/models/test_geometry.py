@@ -38,14 +38,37 @@ def test_published_output_sizes():
     assert [zf[n][:2] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == [(110, 110), (55, 55), (26, 26), (13, 13), (6, 6)]
 
 
+_CONV_TAIL = ("conv3", "relu3", "conv4", "relu4", "conv5", "relu5", "pool5")
+_FC = ("fc6", "relu6", "fc7", "relu7", "fc8", "prob")
+# Forward order of the published deploy definitions (dropout is identity at test
+# time): CaffeNet pools before normalising, AlexNet and VGG-S normalise first.
+PUBLISHED_ORDER = {
+    "caffenet": ("conv1", "relu1", "pool1", "norm1", "conv2", "relu2", "pool2", "norm2", *_CONV_TAIL, *_FC),
+    "alexnet": ("conv1", "relu1", "norm1", "pool1", "conv2", "relu2", "norm2", "pool2", *_CONV_TAIL, *_FC),
+    "vgg_s": ("conv1", "relu1", "norm1", "pool1", "conv2", "relu2", "pool2", *_CONV_TAIL, *_FC),
+}
+
+
 @pytest.mark.parametrize("name", jaxvis.model_names())
 def test_table_matches_traced_blobs(name):
     d = get_model_def(name)
     x = jax.ShapeDtypeStruct((2, *d.input_shape), jnp.float32)
     module = SequentialNet(d.layers)
-    shapes = jax.eval_shape(lambda x: module.init_with_output(jax.random.key(0), x)[0], x)
-    assert list(shapes) == list(d.layer_names) or sorted(shapes) == sorted(d.layer_names)
-    for info in d.table():
+    produced = []  # the blobs' order as the module returns them (pytrees come back key-sorted)
+
+    def forward(x):
+        blobs = module.init_with_output(jax.random.key(0), x)[0]
+        produced.extend(blobs)
+        return blobs
+
+    shapes = jax.eval_shape(forward, x)
+    table = d.table()
+    # The exact forward order, not just the same set of names.
+    assert produced == [info.name for info in table] == list(d.layer_names)
+    assert produced[0] == "conv1" and produced[-1] == "prob"
+    if name in PUBLISHED_ORDER:
+        assert tuple(produced) == PUBLISHED_ORDER[name]
+    for info in table:
         assert shapes[info.name].shape == (2, *info.shape), info.name
 
 

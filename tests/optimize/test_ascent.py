@@ -24,7 +24,7 @@ def toy_apply(params, x, until=None):
 
 
 def numpy_step(x, step, th, lower, upper):
-    """SPEC.md section 1, literally."""
+    """The step of docs/ascent.md, literally."""
     g = WEIGHT + CURVE * x                                        # 1. gradient at x
     lr = min(th["lr"], th["dp"] / (g ** 2).sum()) if th["progress"] else th["lr"]
     x = x + lr * g                                                # 2.
@@ -126,6 +126,36 @@ def test_changing_theta_units_or_seed_does_not_recompile(demo):
     jaxvis.visualize(demo, [("conv5", 9), ("conv5", 4, 1, 1)], restarts=1, steps=3, seed=7, decay=0.2,
                      blur_every=2, norm_pct=10.0)
     assert ascent_step._cache_size() == before
+
+
+def test_crop_path_is_taken_and_does_not_recompile(demo, monkeypatch):
+    """demo conv2's receptive field, from its layers (conv1 5x5/1 pad 2, pool1 3x3/2,
+    conv2 5x5/1 pad 2): 15 px, 2 px apart, unit 0 from pixel -6, a multiple of the
+    stride, so units 3..27 (field inside the 64-px image) run on crops, cone only."""
+
+    from jaxvis.optimize.ascent import ascent_step
+    from jaxvis.optimize.crop import CropPlan
+
+    from jaxvis.optimize import visualization as V
+    crops, real_ascend = [], V.ascend
+
+    def spy(*args, **kwargs):
+        crops.append(kwargs["crop"])
+        return real_ascend(*args, **kwargs)
+
+    monkeypatch.setattr(V, "ascend", spy)
+    start = ascent_step._cache_size()
+    jaxvis.visualize(demo, [("conv2", 1, 8, 8), ("conv2", 2, 10, 12)], restarts=1, steps=3, seed=0)
+    before = ascent_step._cache_size()
+    assert before - start <= 1  # at most one program for all the steps (none if already compiled)
+    units = [("conv2", 9, 20, 3), ("conv2", 4, 27, 15)]
+    res = jaxvis.visualize(demo, units, restarts=1, steps=3, seed=7, decay=0.2, blur_every=2, norm_pct=10.0)
+    assert ascent_step._cache_size() == before  # other units, theta and seed: the same program
+    assert crops == [CropPlan(size=15, target=0, unpadded=True)] * 2
+    # The crop's objective is the unit's value on the whole image.
+    blob = np.asarray(demo.blobs(jnp.asarray(res.x[:, 0]), until="conv2")["conv2"])
+    np.testing.assert_allclose(res.best_value[:, 0], [blob[i, y, x, c] for i, (_, c, y, x) in enumerate(units)],
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_unit_errors_state_the_valid_range(demo):

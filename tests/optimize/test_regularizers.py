@@ -1,6 +1,7 @@
 """Each regularizer against an independent numpy/scipy computation."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -52,11 +53,22 @@ def test_decay_and_valid_range(img):
     np.testing.assert_array_equal(np.asarray(R.clip_to_valid(img, lo, hi)), np.clip(img, -10, 12))
 
 
-def test_blur_per_element_under_vmap(img):
-    """Each element its own width and schedule; the step counter is shared."""
-    batch = np.stack([img, img * 2, img - 3])
-    widths, everies = np.array([0.5, 2.0, 1.0], np.float32), np.array([4, 4, 3])
-    got = np.asarray(jax.vmap(R.blur_if_due, (0, None, 0, 0, None))(batch, 4, widths, everies, R.blur_radius(2.0)))
-    np.testing.assert_allclose(got[0], scipy.ndimage.gaussian_filter(batch[0], (0.5, 0.5, 0)), rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(got[1], scipy.ndimage.gaussian_filter(batch[1], (2.0, 2.0, 0)), rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(got[2], batch[2])  # 4 % 3 != 0: not due
+def test_batch_blur_follows_each_elements_schedule(img):
+    """``blur_batch_if_due``, the blur the ascent step calls: each element its own
+    width and schedule, the step counter shared and traced (as in the compiled
+    step), over steps 0..6; at steps 1 and 5 no element is due."""
+    batch = np.stack([img, img * 2, img - 3, img + 1, img * -1])
+    widths = np.array([0.5, 2.0, 1.0, 0.0, 1.0], np.float32)
+    everies = np.array([4, 2, 3, 1, 0], np.int32)
+    blurred_at = {0: {0, 4}, 1: {0, 2, 4, 6}, 2: {0, 3, 6}, 3: set(), 4: set()}  # width 0 / every 0: never
+    blur = jax.jit(R.blur_batch_if_due, static_argnums=4)
+    for step in range(7):
+        got = np.asarray(blur(batch, jnp.int32(step), widths, everies, R.blur_radius(2.0)))
+        for n in range(len(batch)):
+            if step in blurred_at[n]:
+                expect = scipy.ndimage.gaussian_filter(batch[n], (widths[n], widths[n], 0))
+                np.testing.assert_allclose(got[n], expect, rtol=1e-5, atol=1e-4, err_msg=f"step {step}, element {n}")
+            else:
+                np.testing.assert_array_equal(got[n], batch[n], err_msg=f"step {step}, element {n}")
+    with pytest.raises(ValueError, match="shared step counter, a scalar"):
+        R.blur_batch_if_due(batch, jnp.zeros(5, jnp.int32), widths, everies, 8)

@@ -68,16 +68,24 @@ def test_tiny_run_learns_writes_and_resumes(tmp_path, monkeypatch):
             np.testing.assert_allclose(b[layer][k], a[layer][k], rtol=1e-6, atol=1e-7, err_msg=f"{layer}/{k}")
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's aborted restore
-def test_workdir_refuses_other_config_or_architecture(tmp_path):
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A finished one-epoch run on one device: (config, workdir). Tests copy it before changing it."""
     config = tiny_config(epochs=1, export_epochs=(1,))
-    trainer.train_and_evaluate(config, str(tmp_path / "w"))
+    workdir = tmp_path_factory.mktemp("one_epoch") / "w"
+    trainer.train_and_evaluate(config, str(workdir))
+    return config, workdir
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's aborted restore
+def test_workdir_refuses_other_config_or_architecture(tmp_path, one_epoch):
+    import json, shutil
+    shutil.copytree(one_epoch[1], tmp_path / "w")
     with pytest.raises(JaxvisError, match=r"different config \(learning_rate: 0.001 -> 0.002\)"):
         trainer.train_and_evaluate(tiny_config(epochs=1, export_epochs=(1,), learning_rate=2e-3), str(tmp_path / "w"))
     with pytest.raises(JaxvisError, match="model: 'demo' -> 'demo_b'"):
         trainer.train_and_evaluate(tiny_config(epochs=1, export_epochs=(1,), model="demo_b"), str(tmp_path / "w"))
     # Checkpoints of another architecture under a copied config are refused too.
-    import json, shutil
     shutil.copytree(tmp_path / "w", tmp_path / "x")
     other = tiny_config(epochs=1, export_epochs=(1,), model="demo_b")
     (tmp_path / "x" / "config.json").write_text(json.dumps(json.loads(json.dumps(other.to_dict()))))
@@ -85,7 +93,7 @@ def test_workdir_refuses_other_config_or_architecture(tmp_path):
         trainer.train_and_evaluate(other, str(tmp_path / "x"))
 
 
-def test_batches_split_across_cpu_devices_train_the_one_device_weights(tmp_path):
+def test_batches_split_across_cpu_devices_train_the_one_device_weights(tmp_path, one_epoch):
     """`jaxvis train --cpu_devices=3` with batches of 32 splits each batch over
     the 2 devices that divide it; the weights equal a one-device run's up to
     float rounding (the gradient's sum is split in two)."""
@@ -95,8 +103,7 @@ def test_batches_split_across_cpu_devices_train_the_one_device_weights(tmp_path)
 
     from tests.conftest import rel_err
 
-    config = tiny_config(epochs=1, export_epochs=(1,))
-    trainer.train_and_evaluate(config, str(tmp_path / "one"))
+    config, one_device = one_epoch
     overrides = [f"--config.{k}={v}" for k, v in config.items() if k != "model"]
     run = subprocess.run(
         [sys.executable, "-m", "jaxvis.cli.main", "train", "--config=configs/demo_train.py",
@@ -104,7 +111,7 @@ def test_batches_split_across_cpu_devices_train_the_one_device_weights(tmp_path)
         env=dict(os.environ, PYTHONPATH=os.getcwd()), capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "training demo on 2 device(s), batch 32" in run.stderr
-    one, split = _params(tmp_path / "one" / "model"), _params(tmp_path / "split" / "model")
+    one, split = _params(one_device / "model"), _params(tmp_path / "split" / "model")
     for layer in one:
         for k in one[layer]:
             assert rel_err(split[layer][k], one[layer][k]) < 1e-4, f"{layer}/{k}"

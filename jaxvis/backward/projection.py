@@ -1,5 +1,5 @@
 """``jaxvis.project``: a unit's activation projected back to input space by
-a modified backward pass of the same network (SPEC.md §2).
+a modified backward pass of the same network (the rules: docs/projections.md).
 
 ``mode``: ``deconv`` (Zeiler & Fergus), ``guided`` (guided backprop) or
 ``backprop`` (the plain gradient); max pooling always routes through its
@@ -16,14 +16,13 @@ so many units of one image, or one unit of many images, are one call.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError, UnitError
 from jaxvis.models.sequential import SequentialNet
+from jaxvis.net_cache import per_architecture
 from jaxvis.ops.backward import LRN_MODES, RELU_MODES
 from jaxvis.optimize.units import check_channels, check_locations
 
@@ -35,6 +34,9 @@ def projection_fn(net, layer: str, mode: str = "deconv", lrn: str = "true", seed
     """A pure function (params, x [B,H,W,C], channel [B], yx [B, 2]) -> [B,H,W,C]
     for ``jax.jit``/``vmap``. ``located``: seed 1 at yx; else the seed of
     ``seed_with`` over the whole channel (yx is ignored)."""
+    for name, value, allowed in (("mode", mode, RELU_MODES), ("lrn", lrn, LRN_MODES), ("seed_with", seed_with, SEEDS)):
+        if value not in allowed:
+            raise ConfigError(f"unknown projection {name} {value!r}; expected one of {', '.join(allowed)}")
     module = SequentialNet(net.definition.layers, group_impl=net.group_impl, relu_backward=mode, lrn_backward=lrn)
     spatial = net.layer(layer).spatial
 
@@ -57,34 +59,43 @@ def projection_fn(net, layer: str, mode: str = "deconv", lrn: str = "true", seed
     return project_batch
 
 
-@functools.lru_cache(maxsize=64)
+@per_architecture  # the jitted function closes over the architecture, not the network
 def _compiled(net, layer, mode, lrn, seed_with, located):
     return jax.jit(projection_fn(net, layer, mode, lrn, seed_with, located))
 
 
-def _check(net, layer, channel, at, mode, lrn, seed_with, batch):
-    for name, value, allowed in (("mode", mode, RELU_MODES), ("lrn", lrn, LRN_MODES), ("seed_with", seed_with, SEEDS)):
-        if value not in allowed:
-            raise JaxvisError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
-    channel = np.broadcast_to(np.asarray(channel), (batch,)).astype(np.int64)
+def _integers(value, what: str, shape) -> np.ndarray:
+    """value broadcast to ``shape`` as int64; UnitError unless it holds integers of that shape."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise UnitError(f"{what} must be integers, got {value!r}")
+    try:
+        return np.broadcast_to(arr, shape).astype(np.int64)
+    except ValueError:
+        raise UnitError(f"{what} must have shape {shape} (or broadcast to it), got shape {arr.shape}") from None
+
+
+def _units(net, layer, channel, at, batch):
+    """(channel [B], yx [B, 2]) checked against the layer; yx is zeros without ``at``."""
+    channel = _integers(channel, "channel", (batch,))
     check_channels(net, layer, channel)
     if at is None:
         return channel, np.zeros((batch, 2), np.int64)
-    given = np.asarray(at, np.int64).reshape(-1, 2)
-    check_locations(net, layer, *(given[0] if len(given) == 1 else given.T))
-    return channel, np.broadcast_to(given, (batch, 2))
+    shape = np.shape(at)
+    if len(shape) not in (1, 2) or shape[-1] != 2:
+        raise UnitError(f"at must be (y, x) or [B, 2] locations, got shape {shape}")
+    given = _integers(at, "at", (batch, 2))
+    one = given[0] if len(shape) == 1 else given.T  # one (y, x) is named as such in errors
+    check_locations(net, layer, *one)
+    return channel, given
 
 
 def project(net, x, layer: str, channel, at=None, mode: str = "deconv", lrn: str = "true",
             seed_with: str = "activation") -> np.ndarray:
     """x: [B, H, W, C] network input (``net.preprocess``); channel: int or [B];
     at: None, (y, x) or [B, 2]. Returns [B, H, W, C] in input space (the
-    network's channel order; ``jaxvis.backward.render`` turns it into pictures)."""
-    x = jnp.asarray(x, jnp.float32)
-    expected = net.definition.input_shape
-    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-        raise JaxvisError(f"{net.name} expects input [B, {', '.join(map(str, expected))}] "
-                          f"(use net.preprocess on uint8 RGB images), got shape {tuple(x.shape)}")
-    channel, yx = _check(net, layer, channel, at, mode, lrn, seed_with, x.shape[0])
-    fn = _compiled(net, layer, mode, lrn, seed_with, at is not None)
+    network's channel order; ``jaxvis.render_projection`` turns it into pictures)."""
+    x = net.check_input(x)  # InputImageError, as net.blobs gives for the same input
+    fn = _compiled(net, layer, mode, lrn, seed_with, at is not None)  # checks mode, lrn, seed_with
+    channel, yx = _units(net, layer, channel, at, x.shape[0])
     return np.asarray(fn(net.params, x, jnp.asarray(channel, jnp.int32), jnp.asarray(yx, jnp.int32)))

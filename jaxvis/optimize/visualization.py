@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ConfigError
 from jaxvis.optimize import regularizers as R
 from jaxvis.optimize import sharding
 from jaxvis.optimize.crop import plan_crop
@@ -61,17 +62,35 @@ def theta_arrays(settings: dict, n: int) -> tuple[Theta, np.ndarray]:
     return theta, np.broadcast_to(start, (n,))
 
 
+NUMBERS = ("decay", "blur_width", "blur_every", "norm_pct", "contrib_pct", "steps", "lr", "desired_progress")
+
+
 def check_settings(settings: dict) -> None:
+    """ConfigError naming the first setting (a scalar or per-element array) outside its range."""
     for name, allowed in (("lr_policy", LR_POLICIES), ("start", START_IMAGES)):
         bad = set(np.atleast_1d(np.asarray(settings[name])).tolist()) - set(allowed)
         if bad:
-            raise JaxvisError(f"{name} must be one of {', '.join(allowed)}; got {', '.join(map(str, bad))}")
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {', '.join(map(str, bad))}")
+    values = {}
+    for name in NUMBERS:
+        try:
+            values[name] = v = np.asarray(settings[name], np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {settings[name]!r}") from None
+        if not np.all(np.isfinite(v)):
+            raise ConfigError(f"{name} must be finite, got {settings[name]!r}")
     for name in ("norm_pct", "contrib_pct"):
-        v = np.asarray(settings[name], np.float64)
+        v = values[name]
         if np.any((v < 0) | (v > 100)):
-            raise JaxvisError(f"{name} is a percentile in 0..100, got {v.min()}..{v.max()}")
-    if np.any(np.asarray(settings["steps"]) < 0):
-        raise JaxvisError("steps must be >= 0")
+            raise ConfigError(f"{name} is a percentile in 0..100, got {v.min()}..{v.max()}")
+    for name in ("steps", "blur_every"):
+        v = values[name]
+        if np.any((v < 0) | (v != np.round(v))):
+            raise ConfigError(f"{name} must be an integer >= 0, got {settings[name]!r}")
+    if np.any((values["decay"] < 0) | (values["decay"] > 1)):
+        raise ConfigError(f"decay is a fraction in 0..1, got {settings['decay']!r}")
+    if np.any(values["blur_width"] < 0):
+        raise ConfigError(f"blur_width must be >= 0, got {settings['blur_width']!r}")
 
 
 def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps: int | None = None,
@@ -101,7 +120,7 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
         per_element = sharding.pad_batch(per_element, n, sharding.padded_size(n, mesh.size))
         per_element, shared = sharding.place(per_element, shared, mesh)
     (x0, units, theta, corner), (params, lower, upper) = per_element, shared
-    out = ascend(net.apply, params, x0, units, theta, lower, upper, layer=layer,
+    out = ascend(net.forward, params, x0, units, theta, lower, upper, layer=layer,
                  spatial=net.layer(layer).spatial, max_steps=max_steps, radius=radius,
                  crop=plan, crop_corner=corner)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
@@ -121,13 +140,18 @@ def visualize(net, units, preset: str = "row3", restarts: int = 9, seed: int = 0
     Caffe zoo, 100 for the demo networks); ``result.theta`` holds what ran."""
     unknown = set(overrides) - set(OVERRIDES)
     if unknown:
-        raise JaxvisError(f"unknown override(s) {', '.join(sorted(unknown))}; known: {', '.join(OVERRIDES)}")
+        raise ConfigError(f"unknown override(s) {', '.join(sorted(unknown))}; known: {', '.join(OVERRIDES)}")
+    if isinstance(restarts, bool) or not isinstance(restarts, numbers.Integral) or restarts < 1:
+        raise ConfigError(f"restarts must be an integer >= 1, got {restarts!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
     settings = load_preset(preset).to_dict()
     settings["lr"] *= net.definition.ascent_lr_scale  # presets are in CaffeNet's units
     settings.update(overrides)
+    check_settings(settings)  # before anything is sized by steps
+    if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
+        raise ConfigError(f"units must be a list of (layer, channel) or (layer, channel, y, x), got {units!r}")
     parsed = [parse_unit(net, u) for u in units]
-    if restarts < 1:
-        raise JaxvisError(f"restarts must be >= 1, got {restarts}")
     steps = int(settings["steps"])
     u_count, shape = len(parsed), net.definition.input_shape
     best_x = np.zeros((u_count, restarts, *shape), np.float32)

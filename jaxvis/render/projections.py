@@ -8,9 +8,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from jaxvis.errors import ConfigError, InputImageError
 from jaxvis.optimize.regularizers import blur_radius, gaussian_blur
 
 RENDERINGS = ("raw", "gray", "norm", "normblur")
+CHANNEL_ORDERS = ("BGR", "RGB")
 NORMBLUR_SIGMA = 4.0
 
 
@@ -21,10 +23,25 @@ def _minmax(v: np.ndarray) -> np.ndarray:
     return np.round(255.0 * (v - lo) / np.where(span > 0, span, 1.0)).astype(np.uint8)
 
 
-def render(projection, how: str = "raw", channel_order: str = "BGR") -> np.ndarray:
-    """projection: [B, H, W, C] from ``jaxvis.project`` (or one [H, W, C]).
+def render_projection(projection, how: str = "raw", channel_order: str = "BGR") -> np.ndarray:
+    """projection: [B, H, W, C] from ``jaxvis.project`` (or one [H, W, C]);
+    how: one of ``RENDERINGS``; channel_order: the network's (``net.spec.channel_order``).
     Returns uint8 [B, H, W, 3] for ``raw`` and [B, H, W] for the others."""
-    v = np.asarray(projection, np.float32)
+    if how not in RENDERINGS:
+        raise ConfigError(f"unknown rendering {how!r}; expected one of {', '.join(RENDERINGS)}")
+    if channel_order not in CHANNEL_ORDERS:
+        raise ConfigError(f"unknown channel_order {channel_order!r}; expected one of {', '.join(CHANNEL_ORDERS)}")
+    try:
+        v = np.asarray(projection, np.float32)
+    except (TypeError, ValueError) as e:
+        raise InputImageError(f"render_projection expects a numeric projection [B, H, W, C] or [H, W, C] "
+                              f"({e})") from None
+    if v.ndim not in (3, 4) or 0 in v.shape[-3:]:
+        raise InputImageError(f"render_projection expects a projection [B, H, W, C] or [H, W, C] "
+                              f"(from jaxvis.project), got shape {v.shape}")
+    if how == "raw" and v.shape[-1] != 3:
+        raise InputImageError(f"the raw rendering is RGB: it expects a projection with 3 channels, got shape "
+                              f"{v.shape} (gray, norm and normblur take any channel count)")
     single = v.ndim == 3
     v = v[None] if single else v
     if how == "raw":
@@ -33,13 +50,11 @@ def render(projection, how: str = "raw", channel_order: str = "BGR") -> np.ndarr
         out = out[..., ::-1] if channel_order == "BGR" else out
     elif how == "gray":
         out = _minmax(v.mean(axis=-1))
-    elif how in ("norm", "normblur"):
+    else:  # norm, normblur
         norm = np.sqrt(np.sum(v * v, axis=-1))
         if how == "normblur":
             radius = blur_radius(NORMBLUR_SIGMA)
             norm = np.stack([np.asarray(gaussian_blur(jnp.asarray(n[..., None]), NORMBLUR_SIGMA, radius))[..., 0]
                              for n in norm])
         out = _minmax(norm)
-    else:
-        raise ValueError(f"unknown rendering {how!r}; expected one of {', '.join(RENDERINGS)}")
     return out[0] if single else out
