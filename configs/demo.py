@@ -4,7 +4,7 @@
 
 All conv layers (192 units) and the class layer fc8 (10 units), Table 1's
 row 3 with 150 steps (the demo networks' learning rate is scaled up, so they
-converge sooner than CaffeNet's 1000) and 3 restarts per unit: about 7
+converge sooner than CaffeNet's 1000) and 3 restarts per unit: about 2.5
 minutes on a 2-core CPU. The paper's 9 restarts and 1000 steps:
 ``--config.restarts=9 --config.steps=0`` (about 20x longer). Re-running
 the same command resumes; the gallery is workdirs/vis_demo/index.html.

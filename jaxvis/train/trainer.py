@@ -106,6 +106,19 @@ def training_batch(data_seed: int, step: int, batch_size: int, spec, mesh) -> tu
     return sharding.shard_batch((preprocess(images, spec), labels), mesh)
 
 
+def check_checkpoint_fits(path: str, state: dict, model: str) -> None:
+    """ArchitectureMismatchError unless the training state saved at ``path`` has
+    ``state``'s parameter shapes, read from the checkpoint's metadata before any
+    restore starts (a restore that fails half-way leaves reads pending)."""
+    with ocp.StandardCheckpointer() as ckptr:
+        stored = ckptr.metadata(os.path.abspath(path)).item_metadata
+    want = {name: {k: tuple(v.shape) for k, v in arrays.items()} for name, arrays in state["params"].items()}
+    got = {name: {k: tuple(v.shape) for k, v in arrays.items()} for name, arrays in stored["params"].items()}
+    if got != want:
+        diff = next(f"{n}: {got.get(n)} != {want.get(n)}" for n in sorted({*got, *want}) if got.get(n) != want.get(n))
+        raise ArchitectureMismatchError(f"{path}: its checkpoint does not fit {model} ({diff})")
+
+
 def check_config(config) -> None:
     """The fields a user sets, before anything is written or trained (JaxvisErrors naming the field)."""
     with checks.field("model"):
@@ -160,6 +173,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     )
     start_step = manager.latest_step() or 0
     if start_step:
+        check_checkpoint_fits(os.path.join(workdir, "checkpoints", str(start_step), "state"), state, config.model)
         try:
             restored = manager.restore(start_step, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))
         except Exception as e:  # orbax raises many types on a structure mismatch

@@ -64,7 +64,7 @@ def test_renderings(demo, world):
 
 def test_bad_requests_are_clear(demo, world):
     x, _ = world
-    with pytest.raises(ConfigError, match="unknown projection mode 'deconvnet'; expected one of backprop, deconv, guided"):
+    with pytest.raises(ConfigError, match="projection mode 'deconvnet'; expected one of backprop, deconv, guided"):
         jaxvis.project(demo, x[:1], "conv5", 0, mode="deconvnet")
     with pytest.raises(UnitError, match=r"channels 0\.\.47, got 48"):
         jaxvis.project(demo, x[:1], "conv5", 48)

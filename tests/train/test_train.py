@@ -7,7 +7,7 @@ import pytest
 
 from configs import demo_train
 from jaxvis.data import shapes
-from jaxvis.errors import JaxvisError
+from jaxvis.errors import ArchitectureMismatchError, JaxvisError
 from jaxvis.train import trainer
 from jaxvis.weights import checkpoint
 
@@ -77,7 +77,6 @@ def one_epoch(tmp_path_factory):
     return config, workdir
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's aborted restore
 def test_workdir_refuses_other_config_or_architecture(tmp_path, one_epoch):
     import json, shutil
     shutil.copytree(one_epoch[1], tmp_path / "w")
@@ -89,7 +88,7 @@ def test_workdir_refuses_other_config_or_architecture(tmp_path, one_epoch):
     shutil.copytree(tmp_path / "w", tmp_path / "x")
     other = tiny_config(epochs=1, export_epochs=(1,), model="demo_b")
     (tmp_path / "x" / "config.json").write_text(json.dumps(json.loads(json.dumps(other.to_dict()))))
-    with pytest.raises(JaxvisError, match="does not fit demo_b"):
+    with pytest.raises(ArchitectureMismatchError, match=r"does not fit demo_b \(conv2: "):
         trainer.train_and_evaluate(other, str(tmp_path / "x"))
 
 
