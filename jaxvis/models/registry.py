@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from jaxvis.errors import UnknownModelError
-from jaxvis.models import alexnet, caffenet, demo, torchvision_alexnet, vgg_s, zfnet
+from jaxvis.models import alexnet, caffenet, demo, torchvision_alexnet, torchvision_vgg16, vgg_s, zfnet
 from jaxvis.models.definition import ModelDef
 
 _MODELS: dict[str, ModelDef] = {
     m.name: m
-    for m in (caffenet.MODEL, alexnet.MODEL, vgg_s.MODEL, zfnet.MODEL, torchvision_alexnet.MODEL, demo.MODEL, demo.MODEL_B)
+    for m in (caffenet.MODEL, alexnet.MODEL, vgg_s.MODEL, zfnet.MODEL, torchvision_alexnet.MODEL,
+              torchvision_vgg16.MODEL, demo.MODEL, demo.MODEL_B)
 }
 
 
