@@ -1,0 +1,154 @@
+"""Backward projections on torchvision_vgg16 equal independent implementations:
+Captum's Deconvolution and GuidedBackprop, and plain torch autograd for
+backprop, on the plain-PyTorch VGG16 of tests/reference/torchvision_nets.py with
+the same random weights (loaded into jaxvis through the real .pth import path),
+to <= 1e-4 relative error at conv2_2, conv5_3 and fc8.
+
+As in tests/backward/test_against_captum.py, both sides run in float64 (the same
+jaxvis code, with float64 weights and input): in float32 two correct
+implementations round differently, and a pre-activation within rounding of zero,
+or a near-tie in a max-pooling window, then takes the other branch.
+
+Inputs are 64x64 to stay fast (the conv blobs are shape-polymorphic). At 64x64
+pool5 is 2x2, so the adaptive average pool up to 7x7 is not the identity it is
+at 224: its overlapping bins are exercised too (the reference treats it the same
+way: torch's AdaptiveAvgPool2d((7, 7))). The projection function is jitted, as
+the public API runs it (one compilation per case is cheaper here than eager
+dispatch compiling every op).
+
+VGG16 holds 138M parameters (1.1 GB a float64 copy): the module fixture keeps one
+float64 reference and one float64 jaxvis parameter tree.
+"""
+
+import gc
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from captum.attr import Deconvolution, GuidedBackprop
+
+import jaxvis
+from jaxvis.backward import projection_fn
+from tests.conftest import rel_err
+from tests.reference import torchvision_nets as tvn
+
+TOL = 1e-4
+SIZE = 64
+CHANNEL = 7
+# blob -> seeded location on its grid at SIZE x SIZE (None: fc blob, whole-vector seed)
+LAYERS = {"conv2_2": (16, 15), "conv5_3": (2, 1), "fc8": None}
+pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning")
+
+
+class _Until(torch.nn.Module):
+    """The reference VGG16 up to one blob, module by module in torchvision's order
+    (its ReLU modules stay children, so Captum's hooks replace their backward)."""
+
+    def __init__(self, model, blob):
+        super().__init__()
+        self.model, self.blob = model, blob
+
+    def forward(self, x):
+        for name in tvn.VGG16_BLOBS:
+            mod = self.model.get_submodule(tvn.VGG16_MODULE[name])
+            if isinstance(mod, torch.nn.Linear) and x.dim() == 4:
+                x = torch.flatten(x, 1)
+            x = mod(x)
+            if name == self.blob:
+                return x
+        raise KeyError(self.blob)
+
+
+class _OwnActivation(torch.nn.Module):
+    """Scalar per image: sum over the channel map of map * map.detach(), whose
+    gradient seeds the map with its own activation."""
+
+    def __init__(self, until, channel):
+        super().__init__()
+        self.until, self.channel = until, channel
+
+    def forward(self, x):
+        m = self.until(x)[:, self.channel]
+        return (m * m.detach()).sum(dim=(1, 2))
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """(jaxvis net, its float64 params, float64 reference, NHWC float64 input)."""
+    ref = tvn.build_vgg16(seed=6)
+    assert not any(getattr(m, "inplace", False) for m in ref.modules()), "in-place ReLUs defeat Captum's hooks"
+    assert sum(isinstance(m, torch.nn.ReLU) for m in ref.modules()) == 15
+    pth = tmp_path_factory.mktemp("vgg16") / "vgg16.pth"
+    torch.save(ref.state_dict(), pth)  # torchvision's keys, as tvn.save_state_dict's .pth
+    ref = ref.double()  # in place: the float32 copy is freed
+    net = jaxvis.load_model("torchvision_vgg16", weights=pth)
+    pth.unlink()
+    with jax.enable_x64(True):
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), net.params)
+    net = jaxvis.Net(net.definition, {}, net.spec)  # drop the float32 copy; projection_fn needs no params
+    gc.collect()
+    x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    yield net, params, ref, x.numpy().transpose(0, 2, 3, 1)
+    del net, params, ref
+    gc.collect()
+
+
+def _torch_input(x):
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def _reference(mode, model, tx, target):
+    tx = tx.clone().requires_grad_(True)
+    if mode == "deconv":
+        out = Deconvolution(model).attribute(tx, target=target)
+    elif mode == "guided":
+        out = GuidedBackprop(model).attribute(tx, target=target)
+    else:
+        y = model(tx)
+        sel = y if target is None else y[(slice(None), *target)] if isinstance(target, tuple) else y[:, target]
+        out = torch.autograd.grad(sel.sum(), tx)[0]
+    return out.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def _jaxvis64(net, params, x, layer, channel, mode, at=None, seed_with="activation"):
+    with jax.enable_x64(True):
+        fn = jax.jit(projection_fn(net, layer, mode, seed_with=seed_with, located=at is not None))
+        b = len(x)
+        yx = jnp.asarray(np.tile(np.asarray(at if at is not None else (0, 0)), (b, 1)))
+        out = fn(params, jnp.asarray(x, jnp.float64), jnp.full((b,), channel), yx)
+        assert out.dtype == jnp.float64
+        return np.asarray(out)
+
+
+@pytest.mark.parametrize("mode", ["deconv", "guided", "backprop"])
+def test_unit_projection_matches_reference(pair, mode):
+    net, params, ref, x = pair
+    tx = _torch_input(x)
+    errors = {}
+    for layer, at in LAYERS.items():
+        if at is not None:
+            assert net.layer(layer).spatial
+            ours = _jaxvis64(net, params, x, layer, CHANNEL, mode, at=at)
+            target = (CHANNEL, *at)
+        else:
+            ours = _jaxvis64(net, params, x, layer, CHANNEL, mode, seed_with="ones")
+            target = CHANNEL
+        theirs = _reference(mode, _Until(ref, layer), tx, target)
+        assert np.abs(theirs).max() > 0, (layer, mode)
+        errors[layer] = rel_err(ours, theirs)
+        if mode != "backprop" and layer == "conv2_2":
+            # Captum's ReLU hooks took effect: its projection is not plain autograd's.
+            plain = _reference("backprop", _Until(ref, layer), tx, target)
+            assert rel_err(theirs, plain) > 1e-2, (layer, mode)
+    bad = {k: v for k, v in errors.items() if not v <= TOL}
+    assert not bad, f"VGG16 {mode} projections differ from the reference beyond {TOL}: {bad}"
+
+
+def test_channel_map_seeded_with_its_activation(pair):
+    net, params, ref, x = pair
+    ours = _jaxvis64(net, params, x, "conv5_3", 11, "deconv")
+    theirs = _reference("deconv", _OwnActivation(_Until(ref, "conv5_3"), 11), _torch_input(x), None)
+    assert np.abs(theirs).max() > 0
+    assert rel_err(ours, theirs) <= TOL
