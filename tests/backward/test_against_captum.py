@@ -17,11 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from captum.attr import Deconvolution, GuidedBackprop
 
 import jaxvis
 from jaxvis.backward import projection_fn
 from jaxvis.weights.layout import params_from_source_layout
+from tests.backward.captum_reference import OwnActivation, Until, reference, torch_input
 from tests.conftest import rel_err
 from tests.reference import torch_nets
 
@@ -30,35 +30,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:U
 LAYERS = ("conv1", "conv3", "conv5", "fc8")
 
 
-class _Until(torch.nn.Module):
-    """The reference network up to one blob (its ReLU modules stay children,
-    so Captum's hooks replace their backward)."""
-
-    def __init__(self, model, blob):
-        super().__init__()
-        self.model, self.blob = model, blob
-
-    def forward(self, x):
-        for (_, blob, mod) in self.model.plan:
-            if isinstance(mod, torch.nn.Linear) and x.dim() == 4:
-                x = torch.flatten(x, 1)
-            x = mod(x)
-            if blob == self.blob:
-                return x
-        raise KeyError(self.blob)
-
-
-class _OwnActivation(torch.nn.Module):
-    """Scalar per image: sum over the channel map of map * map.detach(), whose
-    gradient seeds the map with its own activation."""
-
-    def __init__(self, until, channel):
-        super().__init__()
-        self.until, self.channel = until, channel
-
-    def forward(self, x):
-        m = self.until(x)[:, self.channel]
-        return (m * m.detach()).sum(dim=(1, 2))
+def _until(model, blob):
+    return Until(model, blob, [(name, mod) for (_, name, mod) in model.plan])
 
 
 @pytest.fixture(scope="module", params=["caffenet", "vgg_s"])
@@ -72,23 +45,6 @@ def pair(request):
     images = np.random.default_rng(5).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     x = net.preprocess(images)
     return net, ref, x
-
-
-def _torch_input(x, dtype=torch.float32):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(dtype)
-
-
-def _reference(mode, model, tx, target):
-    tx = tx.clone().requires_grad_(True)
-    if mode == "deconv":
-        out = Deconvolution(model).attribute(tx, target=target)
-    elif mode == "guided":
-        out = GuidedBackprop(model).attribute(tx, target=target)
-    else:
-        y = model(tx)
-        sel = y if target is None else y[(slice(None), *target)] if isinstance(target, tuple) else y[:, target]
-        out = torch.autograd.grad(sel.sum(), tx)[0]
-    return out.detach().numpy().transpose(0, 2, 3, 1)
 
 
 def _jaxvis64(net, x, layer, channel, mode, at=None, seed_with="activation"):
@@ -116,7 +72,7 @@ def test_unit_projection_matches_reference(pair, mode):
         else:
             ours = _jaxvis64(net, x, layer, channel, mode, seed_with="ones")
             target = channel
-        theirs = _reference(mode, _Until(ref64, layer), _torch_input(x, torch.float64), target)
+        theirs = reference(mode, _until(ref64, layer), torch_input(x, torch.float64), target)
         assert np.abs(theirs).max() > 0, (layer, mode)
         assert rel_err(ours, theirs) <= TOL, (net.name, layer, mode, rel_err(ours, theirs))
 
@@ -124,8 +80,8 @@ def test_unit_projection_matches_reference(pair, mode):
 def test_channel_map_seeded_with_its_activation(pair):
     net, ref, x = pair
     ours = _jaxvis64(net, x, "conv5", 11, "deconv")
-    theirs = _reference("deconv", _OwnActivation(_Until(copy.deepcopy(ref).double(), "conv5"), 11),
-                        _torch_input(x, torch.float64), None)
+    theirs = reference("deconv", OwnActivation(_until(copy.deepcopy(ref).double(), "conv5"), 11),
+                        torch_input(x, torch.float64), None)
     assert rel_err(ours, theirs) <= TOL
 
 
@@ -134,6 +90,6 @@ def test_float32_public_api(pair, mode):
     net, ref, x = pair
     x = np.concatenate([x, x[:, ::-1]])  # two images, one unit each
     ours = jaxvis.project(net, x, "conv5", [3, 9], at=(6, 5), mode=mode)
-    theirs = _reference(mode, _Until(ref, "conv5"), _torch_input(x), [(3, 6, 5), (9, 6, 5)])
+    theirs = reference(mode, _until(ref, "conv5"), torch_input(x), [(3, 6, 5), (9, 6, 5)])
     assert ours.dtype == np.float32
     assert rel_err(ours, theirs) <= TOL

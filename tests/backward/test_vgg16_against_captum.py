@@ -27,10 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from captum.attr import Deconvolution, GuidedBackprop
 
 import jaxvis
 from jaxvis.backward import projection_fn
+from tests.backward.captum_reference import OwnActivation, Until, reference, torch_input
 from tests.conftest import rel_err
 from tests.reference import torchvision_nets as tvn
 
@@ -42,36 +42,8 @@ LAYERS = {"conv2_2": (16, 15), "conv5_3": (2, 1), "fc8": None}
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning")
 
 
-class _Until(torch.nn.Module):
-    """The reference VGG16 up to one blob, module by module in torchvision's order
-    (its ReLU modules stay children, so Captum's hooks replace their backward)."""
-
-    def __init__(self, model, blob):
-        super().__init__()
-        self.model, self.blob = model, blob
-
-    def forward(self, x):
-        for name in tvn.VGG16_BLOBS:
-            mod = self.model.get_submodule(tvn.VGG16_MODULE[name])
-            if isinstance(mod, torch.nn.Linear) and x.dim() == 4:
-                x = torch.flatten(x, 1)
-            x = mod(x)
-            if name == self.blob:
-                return x
-        raise KeyError(self.blob)
-
-
-class _OwnActivation(torch.nn.Module):
-    """Scalar per image: sum over the channel map of map * map.detach(), whose
-    gradient seeds the map with its own activation."""
-
-    def __init__(self, until, channel):
-        super().__init__()
-        self.until, self.channel = until, channel
-
-    def forward(self, x):
-        m = self.until(x)[:, self.channel]
-        return (m * m.detach()).sum(dim=(1, 2))
+def _until(model, blob):
+    return Until(model, blob, [(name, model.get_submodule(tvn.VGG16_MODULE[name])) for name in tvn.VGG16_BLOBS])
 
 
 @pytest.fixture(scope="module")
@@ -95,23 +67,6 @@ def pair(tmp_path_factory):
     gc.collect()
 
 
-def _torch_input(x):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-
-
-def _reference(mode, model, tx, target):
-    tx = tx.clone().requires_grad_(True)
-    if mode == "deconv":
-        out = Deconvolution(model).attribute(tx, target=target)
-    elif mode == "guided":
-        out = GuidedBackprop(model).attribute(tx, target=target)
-    else:
-        y = model(tx)
-        sel = y if target is None else y[(slice(None), *target)] if isinstance(target, tuple) else y[:, target]
-        out = torch.autograd.grad(sel.sum(), tx)[0]
-    return out.detach().numpy().transpose(0, 2, 3, 1)
-
-
 def _jaxvis64(net, params, x, layer, channel, mode, at=None, seed_with="activation"):
     with jax.enable_x64(True):
         fn = jax.jit(projection_fn(net, layer, mode, seed_with=seed_with, located=at is not None))
@@ -125,7 +80,7 @@ def _jaxvis64(net, params, x, layer, channel, mode, at=None, seed_with="activati
 @pytest.mark.parametrize("mode", ["deconv", "guided", "backprop"])
 def test_unit_projection_matches_reference(pair, mode):
     net, params, ref, x = pair
-    tx = _torch_input(x)
+    tx = torch_input(x, torch.float64)
     errors = {}
     for layer, at in LAYERS.items():
         if at is not None:
@@ -135,12 +90,12 @@ def test_unit_projection_matches_reference(pair, mode):
         else:
             ours = _jaxvis64(net, params, x, layer, CHANNEL, mode, seed_with="ones")
             target = CHANNEL
-        theirs = _reference(mode, _Until(ref, layer), tx, target)
+        theirs = reference(mode, _until(ref, layer), tx, target)
         assert np.abs(theirs).max() > 0, (layer, mode)
         errors[layer] = rel_err(ours, theirs)
         if mode != "backprop" and layer == "conv2_2":
             # Captum's ReLU hooks took effect: its projection is not plain autograd's.
-            plain = _reference("backprop", _Until(ref, layer), tx, target)
+            plain = reference("backprop", _until(ref, layer), tx, target)
             assert rel_err(theirs, plain) > 1e-2, (layer, mode)
     bad = {k: v for k, v in errors.items() if not v <= TOL}
     assert not bad, f"VGG16 {mode} projections differ from the reference beyond {TOL}: {bad}"
@@ -149,6 +104,6 @@ def test_unit_projection_matches_reference(pair, mode):
 def test_channel_map_seeded_with_its_activation(pair):
     net, params, ref, x = pair
     ours = _jaxvis64(net, params, x, "conv5_3", 11, "deconv")
-    theirs = _reference("deconv", _OwnActivation(_Until(ref, "conv5_3"), 11), _torch_input(x), None)
+    theirs = reference("deconv", OwnActivation(_until(ref, "conv5_3"), 11), torch_input(x, torch.float64), None)
     assert np.abs(theirs).max() > 0
     assert rel_err(ours, theirs) <= TOL
