@@ -12,7 +12,8 @@ from jaxvis import weights as W
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, UnknownModelError, WeightsFileError
 from jaxvis.models.registry import get_model_def
-from jaxvis.net import GROUP_IMPLS, Net, init_params, param_shapes
+from jaxvis.net import Net, init_params, param_shapes
+from jaxvis.ops.conv import check_group_impl
 from jaxvis.weights import checkpoint
 
 
@@ -37,8 +38,7 @@ def load_model(
     if not isinstance(model, (str, os.PathLike)):
         raise UnknownModelError(f"model must be a registry name or a jaxvis model directory, got "
                                 f"{type(model).__name__} {model!r}")
-    if group_impl not in GROUP_IMPLS:
-        raise ConfigError(f"group_impl must be one of {', '.join(GROUP_IMPLS)}, got {group_impl!r}")
+    check_group_impl(group_impl)  # before any weights load
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     if weights is not None and not isinstance(weights, (str, os.PathLike)):

@@ -10,12 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvis.data import preprocess as pp
-from jaxvis.errors import ConfigError, InputImageError, UnitError
+from jaxvis.errors import InputImageError, UnitError
 from jaxvis.models.definition import ModelDef
 from jaxvis.models.geometry import LayerInfo
 from jaxvis.models.sequential import SequentialNet
+from jaxvis.ops.conv import check_group_impl
 
-GROUP_IMPLS = ("split", "xla")  # grouped convolutions: one conv per group, or XLA's fused form (ops/conv.py)
 
 @dataclasses.dataclass(frozen=True)
 class Forward:
@@ -43,8 +43,7 @@ class Net:
     group_impl: str = "split"
 
     def __post_init__(self):
-        if self.group_impl not in GROUP_IMPLS:
-            raise ConfigError(f"group_impl must be one of {', '.join(GROUP_IMPLS)}, got {self.group_impl!r}")
+        check_group_impl(self.group_impl)
 
     @property
     def name(self) -> str:

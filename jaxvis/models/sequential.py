@@ -15,6 +15,7 @@ import jax
 from jaxvis import ops
 from jaxvis.errors import ConfigError, ModelDefinitionError
 from jaxvis.ops import backward
+from jaxvis.ops.conv import check_group_impl
 from jaxvis.models import layers as L
 
 # He-normal (fan-in) keeps activations of a random network O(1) through depth.
@@ -70,8 +71,8 @@ class SequentialNet(nn.Module):
         """``unpadded``: every Conv and MaxPool ignores its padding. On a unit's
         exact receptive-field crop this computes only that unit's cone
         (``jaxvis.optimize.crop``)."""
-        for name, value, allowed in (("group_impl", self.group_impl, ("split", "xla")),
-                                     ("ReLU backward mode", self.relu_backward, (None, *backward.RELU_MODES)),
+        check_group_impl(self.group_impl)
+        for name, value, allowed in (("ReLU backward mode", self.relu_backward, (None, *backward.RELU_MODES)),
                                      ("LRN backward", self.lrn_backward, backward.LRN_MODES)):
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r}; expected one of "

@@ -17,6 +17,12 @@ from jaxvis.errors import ConfigError
 # Exactness first: on GPU/TPU the default f32 precision may use TF32/bf16
 # passes, which would break blob-for-blob agreement with Caffe and PyTorch.
 PRECISION = lax.Precision.HIGHEST
+GROUP_IMPLS = ("split", "xla")  # grouped convolutions: one conv per group, or XLA's fused form
+
+
+def check_group_impl(group_impl: str) -> None:
+    if group_impl not in GROUP_IMPLS:
+        raise ConfigError(f"group_impl must be one of {', '.join(GROUP_IMPLS)}, got {group_impl!r}")
 
 
 def conv2d(
@@ -42,16 +48,15 @@ def conv2d(
             precision=PRECISION,
         )
 
+    check_group_impl(group_impl)
     if groups == 1:
         y = conv(x, kernel)
     elif group_impl == "xla":
         y = conv(x, kernel, groups)
-    elif group_impl == "split":
+    else:  # "split"
         xs = jnp.split(x, groups, axis=-1)
         ks = jnp.split(kernel, groups, axis=-1)
         y = jnp.concatenate([conv(xi, ki) for xi, ki in zip(xs, ks)], axis=-1)
-    else:
-        raise ConfigError(f"group_impl must be 'split' or 'xla', got {group_impl!r}")
     return y + bias
 
 

@@ -1,12 +1,35 @@
-"""The independent side of the projection tests: Captum's Deconvolution and
-GuidedBackprop, or plain torch autograd for backprop, on a plain-PyTorch
+"""Both sides of the float64 projection tests: jaxvis's ``projection_fn`` run
+in float64, and the independent side, Captum's Deconvolution and
+GuidedBackprop or plain torch autograd for backprop, on a plain-PyTorch
 reference network cut at one blob."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import torch
 from captum.attr import Deconvolution, GuidedBackprop
+
+from jaxvis.backward import projection_fn
+
+
+def float64_params(params):
+    """A float64 copy of a parameter tree (inside ``jax.enable_x64``)."""
+    with jax.enable_x64(True):
+        return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+
+
+def projection64(net, params64, x, layer, channel, mode, at=None, seed_with="activation") -> np.ndarray:
+    """jaxvis's projection of (layer, channel[, at]) for every image of x
+    (NHWC), computed in float64 with ``params64``; NHWC float64."""
+    with jax.enable_x64(True):
+        fn = jax.jit(projection_fn(net, layer, mode, seed_with=seed_with, located=at is not None))
+        b = len(x)
+        yx = jnp.asarray(np.tile(np.asarray(at if at is not None else (0, 0)), (b, 1)))
+        out = fn(params64, jnp.asarray(x, jnp.float64), jnp.full((b,), channel), yx)
+        assert out.dtype == jnp.float64
+        return np.asarray(out)
 
 
 class Until(torch.nn.Module):

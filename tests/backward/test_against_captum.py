@@ -12,16 +12,14 @@ public API is checked too, on located seeds."""
 
 import copy
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 
 import jaxvis
-from jaxvis.backward import projection_fn
 from jaxvis.weights.layout import params_from_source_layout
-from tests.backward.captum_reference import OwnActivation, Until, reference, torch_input
+from tests.backward.captum_reference import (OwnActivation, Until, float64_params, projection64, reference,
+                                              torch_input)
 from tests.conftest import rel_err
 from tests.reference import torch_nets
 
@@ -47,17 +45,6 @@ def pair(request):
     return net, ref, x
 
 
-def _jaxvis64(net, x, layer, channel, mode, at=None, seed_with="activation"):
-    with jax.enable_x64(True):
-        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), net.params)
-        fn = projection_fn(net, layer, mode, seed_with=seed_with, located=at is not None)
-        b = len(x)
-        yx = jnp.asarray(np.tile(np.asarray(at if at is not None else (0, 0)), (b, 1)))
-        out = fn(params, jnp.asarray(x, jnp.float64), jnp.full((b,), channel), yx)
-        assert out.dtype == jnp.float64
-        return np.asarray(out)
-
-
 @pytest.mark.parametrize("mode", ["deconv", "guided", "backprop"])
 def test_unit_projection_matches_reference(pair, mode):
     net, ref, x = pair
@@ -67,10 +54,10 @@ def test_unit_projection_matches_reference(pair, mode):
         channel = 7 % info.channels
         if info.spatial:
             at = (info.shape[0] // 2, info.shape[1] // 2 - 1)
-            ours = _jaxvis64(net, x, layer, channel, mode, at=at)
+            ours = projection64(net, float64_params(net.params), x, layer, channel, mode, at=at)
             target = (channel, *at)
         else:
-            ours = _jaxvis64(net, x, layer, channel, mode, seed_with="ones")
+            ours = projection64(net, float64_params(net.params), x, layer, channel, mode, seed_with="ones")
             target = channel
         theirs = reference(mode, _until(ref64, layer), torch_input(x, torch.float64), target)
         assert np.abs(theirs).max() > 0, (layer, mode)
@@ -79,7 +66,7 @@ def test_unit_projection_matches_reference(pair, mode):
 
 def test_channel_map_seeded_with_its_activation(pair):
     net, ref, x = pair
-    ours = _jaxvis64(net, x, "conv5", 11, "deconv")
+    ours = projection64(net, float64_params(net.params), x, "conv5", 11, "deconv")
     theirs = reference("deconv", OwnActivation(_until(copy.deepcopy(ref).double(), "conv5"), 11),
                         torch_input(x, torch.float64), None)
     assert rel_err(ours, theirs) <= TOL

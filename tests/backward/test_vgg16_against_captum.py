@@ -22,15 +22,13 @@ float64 reference and one float64 jaxvis parameter tree.
 
 import gc
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 
 import jaxvis
-from jaxvis.backward import projection_fn
-from tests.backward.captum_reference import OwnActivation, Until, reference, torch_input
+from tests.backward.captum_reference import (OwnActivation, Until, float64_params, projection64, reference,
+                                              torch_input)
 from tests.conftest import rel_err
 from tests.reference import torchvision_nets as tvn
 
@@ -57,24 +55,13 @@ def pair(tmp_path_factory):
     ref = ref.double()  # in place: the float32 copy is freed
     net = jaxvis.load_model("torchvision_vgg16", weights=pth)
     pth.unlink()
-    with jax.enable_x64(True):
-        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), net.params)
+    params = float64_params(net.params)
     net = jaxvis.Net(net.definition, {}, net.spec)  # drop the float32 copy; projection_fn needs no params
     gc.collect()
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
     yield net, params, ref, x.numpy().transpose(0, 2, 3, 1)
     del net, params, ref
     gc.collect()
-
-
-def _jaxvis64(net, params, x, layer, channel, mode, at=None, seed_with="activation"):
-    with jax.enable_x64(True):
-        fn = jax.jit(projection_fn(net, layer, mode, seed_with=seed_with, located=at is not None))
-        b = len(x)
-        yx = jnp.asarray(np.tile(np.asarray(at if at is not None else (0, 0)), (b, 1)))
-        out = fn(params, jnp.asarray(x, jnp.float64), jnp.full((b,), channel), yx)
-        assert out.dtype == jnp.float64
-        return np.asarray(out)
 
 
 @pytest.mark.parametrize("mode", ["deconv", "guided", "backprop"])
@@ -85,10 +72,10 @@ def test_unit_projection_matches_reference(pair, mode):
     for layer, at in LAYERS.items():
         if at is not None:
             assert net.layer(layer).spatial
-            ours = _jaxvis64(net, params, x, layer, CHANNEL, mode, at=at)
+            ours = projection64(net, params, x, layer, CHANNEL, mode, at=at)
             target = (CHANNEL, *at)
         else:
-            ours = _jaxvis64(net, params, x, layer, CHANNEL, mode, seed_with="ones")
+            ours = projection64(net, params, x, layer, CHANNEL, mode, seed_with="ones")
             target = CHANNEL
         theirs = reference(mode, _until(ref, layer), tx, target)
         assert np.abs(theirs).max() > 0, (layer, mode)
@@ -103,7 +90,7 @@ def test_unit_projection_matches_reference(pair, mode):
 
 def test_channel_map_seeded_with_its_activation(pair):
     net, params, ref, x = pair
-    ours = _jaxvis64(net, params, x, "conv5_3", 11, "deconv")
+    ours = projection64(net, params, x, "conv5_3", 11, "deconv")
     theirs = reference("deconv", OwnActivation(_until(ref, "conv5_3"), 11), torch_input(x, torch.float64), None)
     assert np.abs(theirs).max() > 0
     assert rel_err(ours, theirs) <= TOL

@@ -17,6 +17,15 @@ def _img(size: int, seed: int = 1, n: int = 1) -> torch.Tensor:
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
+def _read_back(path, model) -> dict:
+    """The state dict saved at ``path``, holding exactly ``model``'s keys."""
+    sd = tvn.load_state_dict_file(path)
+    keys = list(model.state_dict())
+    ordered = path.suffix == ".pth"  # .safetensors does not keep the key order
+    assert (list(sd) if ordered else sorted(sd)) == (keys if ordered else sorted(keys))
+    return sd
+
+
 @pytest.fixture(scope="module")
 def vgg():
     model = tvn.build_vgg16(seed=0)
@@ -192,12 +201,7 @@ def test_resnet50_checkpoint_round_trips(resnet, tmp_path):
     ref = tvn.blobs(resnet, x)
     try:
         for path in (pth, st):
-            sd = tvn.load_state_dict_file(path)
-            keys = list(resnet.state_dict())
-            if path.suffix == ".pth":
-                assert list(sd) == keys
-            else:  # .safetensors does not keep the key order
-                assert sorted(sd) == sorted(keys)
+            sd = _read_back(path, resnet)
             assert sd["bn1.num_batches_tracked"].dtype == torch.int64 and sd["bn1.num_batches_tracked"].shape == ()
             fresh = tvn.ResNet50()  # default init: every tensor differs until loaded
             fresh.load_state_dict(sd, strict=True)
@@ -216,12 +220,7 @@ def test_vgg16_checkpoint_round_trips(vgg, tmp_path):
         with torch.no_grad():
             ref = vgg(x)
         for path in (pth, st):
-            sd = tvn.load_state_dict_file(path)
-            keys = list(vgg.state_dict())
-            if path.suffix == ".pth":
-                assert list(sd) == keys
-            else:  # .safetensors does not keep the key order
-                assert sorted(sd) == sorted(keys)
+            sd = _read_back(path, vgg)
             with torch.device("meta"):
                 fresh = tvn.VGG16()
             fresh.load_state_dict(sd, strict=True, assign=True)
