@@ -12,6 +12,44 @@ with the paper's row-3 regularization (decay, blur every 4 steps, range clip):
 
 All three are measured side by side in this run, after a warm-up run that
 absorbs compilation. Prints the device and the ratios.
+
+ResNet-50 and VGG16 rows (opt-in with --nets; none by default): a middle- and
+a late-stage blob of each (VGG16 conv3_3 and conv5_3, ResNet-50 layer2 and
+layer4), centre units, one channel per image, the same row-3 step on the whole
+224x224 image (these networks have no receptive-field crop), compared side by
+side in one run:
+
+  (a) jaxvis: ``run_layer(..., use_crops=False)`` on
+      ``load_model("torchvision_vgg16" | "torchvision_resnet50", weights="random")``,
+  (b) a plain PyTorch eager loop doing the same step on the plain-torch
+      architecture of tests/reference/torchvision_nets.py, run only up to the
+      blob (like jaxvis), gradients for the image only (weights frozen),
+  (c) ``torch.compile`` (inductor) of that same torch step; the column is
+      skipped, saying why, when inductor cannot compile here (it needs a C++
+      compiler).
+
+The torch nets' weights are random and not jaxvis's (a speed benchmark only):
+the architecture and every shape are the same, and the script checks the
+blob's shape against jaxvis's. The start image is the row-3 start in both
+(the mean plus N(0, 10^2) pixels), the torch blur pads with "reflect" where
+jaxvis pads symmetrically (same cost). Warm-up runs absorb compilation (jaxvis
+and torch.compile, one program per network, blob and batch) and are not timed.
+Rates are image-steps per second of steady-state steps: jaxvis's run_layer
+evaluates the objective once more after its last step and prepares the batch,
+a fixed cost per run that a 2-step measurement would otherwise count as a
+third step, so (a) is B * S / (T(S steps) - T(0 steps)) and (a e2e) is the
+whole run, B * S / T(S steps). Torch: B * S / T(S steps). "row s" is the
+wall time of the row, warm-ups and compilations included.
+
+    python benchmarks/ascent.py --batches none --nets resnet50,vgg16 --zoo-batches 8,32 --zoo-steps 2
+
+``--batches none`` skips the CaffeNet rows above; without --nets the script
+prints exactly the CaffeNet table. ``--zoo-repeats R`` keeps the best of R
+timed runs (default 1: VGG16 at batch 32 takes many seconds per step on a
+2-core CPU). Each row runs S + 3 jaxvis step evaluations (warm-up, T(0),
+T(S)), S + 1 eager steps and S + 2 compiled ones besides the compilations: on
+a 2-core CPU shared with other jobs the 8 rows above took 19 minutes, the
+batch-32 rows three quarters of that (``--zoo-batches 8``: about 5 minutes).
 """
 
 from __future__ import annotations
@@ -30,7 +68,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import jaxvis  # noqa: E402
 from jaxvis.optimize import run_layer  # noqa: E402
-from tests.reference import torch_nets  # noqa: E402
+from jaxvis.optimize.visualization import valid_bounds  # noqa: E402
+from tests.reference import torch_nets, torchvision_nets  # noqa: E402
 
 
 def jax_run(net, layer, channels, steps, seed=0, use_crops=True):
@@ -85,13 +124,189 @@ def rate(fn, images, steps, repeats=2):
     return images * steps / best
 
 
+# ----------------------------------------------------------------------------- ResNet-50 / VGG16 rows
+
+# --nets name -> (jaxvis zoo model, plain-torch builder, (middle blob, late blob))
+ZOO = {
+    "vgg16": ("torchvision_vgg16", torchvision_nets.build_vgg16, ("conv3_3", "conv5_3")),
+    "resnet50": ("torchvision_resnet50", torchvision_nets.build_resnet50, ("layer2", "layer4")),
+}
+ZOO_SIZE = 224  # both networks' input side
+
+
+def torch_until(model, layer):
+    """The plain-torch net run from the image up to ``layer`` only (shared weights), NCHW."""
+    if isinstance(model, torchvision_nets.VGG16):
+        last = int(torchvision_nets.VGG16_MODULE[layer].split(".")[1])
+        return torch.nn.Sequential(*model.features[:last + 1])
+    stages = [name for name, _ in model.stages()]
+    mods = [model.conv1, model.bn1, model.relu, model.maxpool]
+    return torch.nn.Sequential(*mods, *[stage for _, stage in model.stages()[:stages.index(layer) + 1]])
+
+
+def torch_zoo_step(forward, x, blur, idx, ch, ys, xs, kh, kw, r, lower, upper, lr, decay):
+    """One row-3 step on a batch x [B, 3, H, W]: x + lr * da/dx, L2 decay, blur when due, valid range."""
+    x = x.detach().requires_grad_(True)
+    act = forward(x)
+    (g,) = torch.autograd.grad(act[idx, ch, ys, xs].sum(), x)
+    with torch.no_grad():
+        y = (x + lr * g) * (1 - decay)
+        if blur:
+            y = torch.nn.functional.pad(y, (0, 0, r, r), mode="reflect")
+            y = torch.nn.functional.conv2d(y, kh, groups=3)
+            y = torch.nn.functional.pad(y, (r, r, 0, 0), mode="reflect")
+            y = torch.nn.functional.conv2d(y, kw, groups=3)
+        y = torch.clamp(y, lower, upper)
+    return y
+
+
+def inductor_status():
+    """(True, "") when torch.compile's default backend compiles and runs here, else (False, why)."""
+    try:
+        def probe(a):
+            return torch.nn.functional.relu(a * 2.0 + 1.0).sum()
+
+        got = float(torch.compile(probe, dynamic=False)(torch.arange(-4.0, 4.0)))
+        if got != 16.0:
+            return False, f"inductor's probe function gave {got}, expected 16"
+        return True, ""
+    except Exception as e:  # noqa: BLE001 - any failure means: no compiled column
+        return False, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    finally:
+        torch._dynamo.reset()
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def best_time(fn, repeats):
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def zoo_config(net, forward, layer, b, steps, repeats, row3, compiled_ok):
+    """(jaxvis, jaxvis end to end, torch eager, torch.compile or nan) image-steps/s for one configuration."""
+    h, w, _ = net.layer(layer).shape
+    lr, decay, width, every = (row3[k] for k in ("lr", "decay", "blur_width", "blur_every"))
+    channels = np.arange(b)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(0), i))(np.arange(b))
+    ys, xs = np.full(b, h // 2), np.full(b, w // 2)
+
+    def jax_ascent(n_steps):
+        return run_layer(net, layer, channels, ys, xs, keys, dict(row3, steps=max(n_steps, 1)),
+                         max_steps=n_steps, use_crops=False)
+
+    jax_ascent(0)  # compiles the step program
+    t0 = best_time(lambda: jax_ascent(0), repeats)
+    ts = best_time(lambda: jax_ascent(steps), repeats)
+    jax_rate, jax_e2e = b * steps / max(ts - t0, 1e-9), b * steps / ts
+
+    spec = net.spec
+    low, high = valid_bounds(spec)
+    lower = torch.tensor(np.asarray(low, np.float32)).view(1, 3, 1, 1)
+    upper = torch.tensor(np.asarray(high, np.float32)).view(1, 3, 1, 1)
+    start_std = torch.tensor(10.0 * spec.scale / np.asarray(spec.std, np.float32), dtype=torch.float32)
+    k, r = torch_gaussian(width)
+    kh, kw = k.view(1, 1, -1, 1).repeat(3, 1, 1, 1), k.view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+    idx, ch = torch.arange(b), torch.as_tensor(channels)
+    ty, tx = torch.as_tensor(ys), torch.as_tensor(xs)
+
+    def torch_ascent(step_fn, n_steps):
+        x = torch.randn(b, 3, ZOO_SIZE, ZOO_SIZE, generator=torch.Generator().manual_seed(0))
+        x = x * start_std.view(1, 3, 1, 1)  # the mean (0 here) plus N(0, 10^2) pixels
+        for t in range(n_steps):
+            x = step_fn(forward, x, t % every == 0, idx, ch, ty, tx, kh, kw, r, lower, upper, lr, decay)
+        return x
+
+    torch_ascent(torch_zoo_step, 1)  # warm-up (allocator)
+    eager = b * steps / best_time(lambda: torch_ascent(torch_zoo_step, steps), repeats)
+    comp = math.nan
+    if compiled_ok:
+        torch._dynamo.reset()  # a fresh cache per configuration: no recompile limit, no stale graphs
+        compiled = torch.compile(torch_zoo_step, dynamic=False)
+        torch_ascent(compiled, min(2, every))  # compiles the blur and the no-blur step
+        comp = b * steps / best_time(lambda: torch_ascent(compiled, steps), repeats)
+        torch._dynamo.reset()
+    return jax_rate, jax_e2e, eager, comp
+
+
+def zoo_rows(net_names, batches, steps, repeats):
+    row3 = dict(jaxvis.optimize.preset("row3").to_dict(), steps=steps)
+    compiled_ok, why = inductor_status()
+    dev = jax.devices()[0]
+    print(f"device: {dev!r} {dev.device_kind} ({jax.default_backend()}); CPU: {cpu_model()}, "
+          f"{os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"whole {ZOO_SIZE}x{ZOO_SIZE} image, centre units, row 3 (lr {row3['lr']:g}, decay {row3['decay']:g}, "
+          f"blur {row3['blur_width']:g} every {row3['blur_every']}), {steps} timed steps, best of {repeats}")
+    if not compiled_ok:
+        print(f"torch.compile column skipped: inductor does not work here ({why})")
+    print(f"{'net':8s} {'layer':8s} {'batch':>5s} {'(a) jaxvis':>10s} {'(a e2e)':>8s} {'(b) eager':>10s} "
+          f"{'(c) compile':>11s} {'a/b':>6s} {'a/c':>6s} {'row s':>6s}   image-steps/s")
+    for name in net_names:
+        model_name, build, layers = ZOO[name]
+        net = jaxvis.load_model(model_name, weights="random")
+        ref = build(0).requires_grad_(False)
+        for layer in layers:
+            h, w, c = net.layer(layer).shape
+            forward = torch_until(ref, layer)
+            with torch.no_grad():
+                got = tuple(forward(torch.zeros(1, 3, ZOO_SIZE, ZOO_SIZE)).shape[1:])
+            if got != (c, h, w):
+                raise SystemExit(f"{name} {layer}: torch blob {got} != jaxvis {(c, h, w)} (C, H, W)")
+            for b in batches:
+                if b > c:
+                    raise SystemExit(f"{name} {layer} has {c} channels, fewer than batch {b}")
+                t = time.perf_counter()
+                a, a_e2e, eager, comp = zoo_config(net, forward, layer, b, steps, repeats, row3, compiled_ok)
+                row_s = time.perf_counter() - t
+                comp_s = f"{comp:11.2f}" if compiled_ok else f"{'-':>11s}"
+                ac = f"{a / comp:6.2f}" if compiled_ok else f"{'-':>6s}"
+                print(f"{name:8s} {layer:8s} {b:5d} {a:10.2f} {a_e2e:8.2f} {eager:10.2f} {comp_s} "
+                      f"{a / eager:6.2f} {ac} {row_s:6.0f}", flush=True)
+        del net, ref
+
+
+def csv_ints(text):
+    return [] if text.strip().lower() in ("", "none") else [int(v) for v in text.split(",")]
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--batches", default="1,8,32")
+    ap.add_argument("--batches", default="1,8,32", help="CaffeNet (--model) batches; 'none' skips those rows")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--model", default="caffenet")
     ap.add_argument("--layer", default="conv5")
+    ap.add_argument("--nets", default="", help=f"ResNet-50/VGG16 rows, comma-separated from {','.join(ZOO)}")
+    ap.add_argument("--zoo-batches", default="8,32")
+    ap.add_argument("--zoo-steps", type=int, default=2)
+    ap.add_argument("--zoo-repeats", type=int, default=1)
     args = ap.parse_args()
+    nets = [n for n in args.nets.split(",") if n]
+    unknown = [n for n in nets if n not in ZOO]
+    if unknown:
+        ap.error(f"unknown --nets {','.join(unknown)}; known: {','.join(ZOO)}")
+    if args.zoo_steps < 1 or args.zoo_repeats < 1:
+        ap.error("--zoo-steps and --zoo-repeats must be >= 1")
+    batches = csv_ints(args.batches)
+    if batches:
+        caffenet_rows(args, batches)
+    if nets:
+        zoo_rows(nets, csv_ints(args.zoo_batches), args.zoo_steps, args.zoo_repeats)
+
+
+def caffenet_rows(args, batches):
     net = jaxvis.load_model(args.model)
     ref = torch_nets.build(args.model)
     mean = torch.tensor(net.spec.mean_array(), dtype=torch.float32)
@@ -100,7 +315,7 @@ def main():
           f"{torch.get_num_threads()} threads; {args.model} {args.layer} centre units, row 3, {args.steps} steps")
     print(f"{'batch':>5s} {'(a) batched':>12s} {'(b) one-by-one':>15s} {'(c) torch':>10s} {'(d) whole':>10s} "
           f"{'a/c':>6s} {'d/c':>6s} {'a/b':>6s}   image-steps/s")
-    for b in [int(v) for v in args.batches.split(",")]:
+    for b in batches:
         channels = list(range(b))
         jax_run(net, args.layer, channels, args.steps)  # compile
         jax_run(net, args.layer, channels[:1], args.steps)

@@ -25,14 +25,13 @@ def measure(model: str, batch: int, steps: int) -> tuple[float, float]:
     """(step-only images/s, with-generation images/s) on this process's devices."""
     from configs import demo_train
     from jaxvis.models.registry import get_model_def
-    from jaxvis.models.sequential import SequentialNet
     from jaxvis.optimize import sharding
     from jaxvis.train import trainer
 
     config = demo_train.get_config(model)
     definition = get_model_def(model)
     tx = trainer.optimizer(config, definition, total_steps=config.epochs * config.images_per_epoch // batch)
-    step = trainer.make_train_step(SequentialNet(definition.layers), tx)
+    step = trainer.make_train_step(definition, tx)
     mesh = sharding.local_mesh(divides=batch)
     state = trainer.initial_state(definition, tx, 0, mesh)
 

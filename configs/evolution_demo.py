@@ -12,6 +12,7 @@ def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.evolution_dir = "workdirs/demo/evolution"  # epoch_NNN model directories from jaxvis train
     c.layers = ("conv1", "conv3", "conv5")
+    c.filters = "conv1"  # the layer whose RGB filters are drawn (it must see the pixels)
     c.units_per_layer = 6
     c.shapes_seed = 781
     c.images = 400  # the probe set

@@ -7,6 +7,7 @@
     res = jaxvis.visualize(net, units=[("fc8", 3)], preset="row3", restarts=3)
     img = jaxvis.project(net, x, layer="conv5", channel=7, mode="deconv")
     jaxvis.save_png(jaxvis.render_projection(img, "normblur")[0], "conv5_7.png")
+    mine = jaxvis.from_flax(module, variables, spec=jaxvis.PreprocessSpec(...), class_layer="head")
 
 Everything the README and docs/ use is importable from here; the subpackages
 hold the same functions by area (jaxvis.render, jaxvis.backward, ...);
@@ -16,8 +17,8 @@ hold the same functions by area (jaxvis.render, jaxvis.backward, ...);
 from jaxvis import render
 from jaxvis.backward import project, projection_fn
 from jaxvis.config_files import load_config
-from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.data import shapes
+from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import (
     ArchitectureMismatchError,
     ConfigError,
@@ -41,6 +42,7 @@ from jaxvis.loading import load_model, save_model
 from jaxvis.models import LayerInfo, ModelDef, get_model_def, model_names
 from jaxvis.net import Net
 from jaxvis.optimize import TABLE1, VisResult, preset, visualize
+from jaxvis.own_network import from_flax, from_function
 from jaxvis.render import RENDERINGS, grid, montage, render_projection, save_png, unit_grid
 
 __version__ = "0.1.0"
@@ -62,6 +64,8 @@ __all__ = [
     "VisResult",
     "WeightsFileError",
     "get_model_def",
+    "from_flax",
+    "from_function",
     "grid",
     "load_config",
     "load_model",

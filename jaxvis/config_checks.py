@@ -17,7 +17,7 @@ import numbers
 import os
 
 from jaxvis.errors import ConfigError, JaxvisError, UnitError, UnknownModelError, WeightsFileError
-from jaxvis.models.definition import ModelDef
+from jaxvis.models.plugin import is_plugin_path, load_plugin
 from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.weights import checkpoint
 
@@ -104,16 +104,25 @@ def names(config, name: str, allow_empty: bool = True) -> tuple:
     return tuple(value)
 
 
-def model(config, name: str = "model") -> ModelDef:
-    """The architecture of a registry name or a jaxvis model directory."""
+def model(config, name: str = "model"):
+    """The architecture of a registry name, a plugin path or a jaxvis model directory."""
     value = get(config, name)
     if not isinstance(value, str) or not value:
         raise UnknownModelError(f"config.{name}: {value!r} is not a model; known models: {', '.join(model_names())}, "
-                                "or a jaxvis model directory")
+                                "a plugin path package.module:function, or a jaxvis model directory")
     with field(name):
         if checkpoint.is_checkpoint(value):
-            return get_model_def(checkpoint.read_meta(value)["model"])
+            value = checkpoint.read_meta(value)["model"]
+        if is_plugin_path(value):
+            return load_plugin(value).definition
         return get_model_def(value)
+
+
+def roles(definition, name: str, *roles_needed: str) -> None:
+    """The model declares one of ``roles_needed`` ("class_layer", "prob_layer"); UnitError otherwise."""
+    if not any(getattr(definition, r) is not None for r in roles_needed):
+        raise UnitError(f"config.{name}: {definition.name} declares no {' or '.join(roles_needed)}, which this job "
+                        "needs (pass it to jaxvis.from_flax / from_function)")
 
 
 def weights(config, name: str = "weights") -> str:
@@ -125,7 +134,7 @@ def weights(config, name: str = "weights") -> str:
     return value
 
 
-def layers(definition: ModelDef, config, name: str = "layers", allow_empty: bool = True,
+def layers(definition, config, name: str = "layers", allow_empty: bool = True,
            spatial: bool = False) -> tuple:
     """Every entry a layer of ``definition`` (with ``spatial``: a conv-like layer with maps)."""
     chosen = names(config, name, allow_empty)
@@ -134,7 +143,7 @@ def layers(definition: ModelDef, config, name: str = "layers", allow_empty: bool
     return chosen
 
 
-def layer(definition: ModelDef, config, name: str, spatial: bool = False) -> str:
+def layer(definition, config, name: str, spatial: bool = False) -> str:
     value = get(config, name)
     if not isinstance(value, str):
         raise ConfigError(f"config.{name}: {value!r} is not a layer name")
@@ -142,7 +151,7 @@ def layer(definition: ModelDef, config, name: str, spatial: bool = False) -> str
     return value
 
 
-def check_layer(definition: ModelDef, name: str, layer_name: str, spatial: bool = False) -> None:
+def check_layer(definition, name: str, layer_name: str, spatial: bool = False) -> None:
     """``layer_name`` (taken from field ``name``) is a layer of ``definition``."""
     info = next((i for i in definition.table() if i.name == layer_name), None)
     if info is None:

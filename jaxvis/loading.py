@@ -10,7 +10,10 @@ import jax
 
 from jaxvis import weights as W
 from jaxvis.data.preprocess import PreprocessSpec
-from jaxvis.errors import ConfigError, UnknownModelError, WeightsFileError
+from jaxvis.errors import ConfigError, ModelDefinitionError, UnknownModelError, WeightsFileError
+from jaxvis.models.definition import ModelDef
+from jaxvis.models.function_def import FunctionDef
+from jaxvis.models.plugin import is_plugin_path, load_plugin
 from jaxvis.models.registry import get_model_def
 from jaxvis.net import Net, init_params, param_shapes
 from jaxvis.ops.conv import check_group_impl
@@ -27,7 +30,8 @@ def load_model(
     class_names=None,
     group_impl: str = "split",
 ) -> Net:
-    """model: a registry name ("caffenet", "vgg_s", ...) or a jaxvis model directory.
+    """model: a registry name ("caffenet", "vgg_s", ...), a plugin path
+    ``package.module:function`` (``jaxvis/models/plugin.py``) or a jaxvis model directory.
     weights: .caffemodel (with optional ``prototxt`` to check the architecture),
     torchvision state dict (.pth/.pt/.safetensors/.npz), a jaxvis model
     directory, "random" for random weights from ``seed``, or None: the weights
@@ -47,7 +51,27 @@ def load_model(
     if checkpoint.is_checkpoint(model) and weights is None:
         weights = model
         model = checkpoint.read_meta(model)["model"]
-    definition = get_model_def(os.fspath(model))
+    model = os.fspath(model)
+    if is_plugin_path(model):
+        net = load_plugin(model)
+        definition, spec, params = net.definition, net.spec, net.params
+        if weights is not None:
+            params, spec = _function_weights(definition, weights, seed, spec)
+    elif isinstance(get_model_def(model), FunctionDef):
+        definition = get_model_def(model)
+        params, spec = _function_weights(definition, "random" if weights is None else weights, seed, definition.spec)
+    else:
+        definition = get_model_def(model)
+        params, spec = _sequential_weights(definition, weights, seed, prototxt)
+    if mean is not None:
+        spec = dataclasses.replace(spec, mean=W.load_mean(mean))
+    if class_names is not None:
+        spec = dataclasses.replace(spec, class_names=W.load_class_names(class_names))
+    return Net(definition, jax.device_put(params), spec, group_impl)
+
+
+def _sequential_weights(definition: ModelDef, weights, seed: int, prototxt) -> tuple[dict, PreprocessSpec]:
+    """(params, spec) of a zoo sequential model: shipped, random, or read from ``weights``."""
     spec = definition.spec
     if weights is None and definition.shipped_weights:
         if not checkpoint.is_checkpoint(definition.shipped_weights):
@@ -65,15 +89,41 @@ def load_model(
         if checkpoint.is_checkpoint(weights):
             spec = PreprocessSpec.from_json(checkpoint.read_meta(weights)["spec"])
     W.check_param_shapes(params, param_shapes(definition), os.fspath(weights or definition.name))
-    if mean is not None:
-        spec = dataclasses.replace(spec, mean=W.load_mean(mean))
-    if class_names is not None:
-        spec = dataclasses.replace(spec, class_names=W.load_class_names(class_names))
-    return Net(definition, jax.device_put(params), spec, group_impl)
+    return params, spec
+
+
+def _function_weights(definition: FunctionDef, weights, seed: int, spec) -> tuple[dict, PreprocessSpec]:
+    """(params, spec) of a FunctionDef network: random (from its ``init``), a
+    jaxvis model directory, or a file its ``read_weights`` takes."""
+    source = os.fspath(weights)
+    if source == "random":
+        if definition.init is None:
+            raise WeightsFileError(f"{definition.name} has no random initialisation; give it weights "
+                                   "(a jaxvis model directory)")
+        params = definition.init(seed)
+    elif checkpoint.is_checkpoint(source):
+        _, params, spec = checkpoint.load(source)
+    elif not os.path.exists(source):
+        raise WeightsFileError(f"weights file {source!r} does not exist")
+    elif definition.read_weights is not None:
+        params = definition.read_weights(source)
+    else:
+        raise WeightsFileError(f"{source}: {definition.name} takes its weights from a jaxvis model directory "
+                               "(jaxvis.save_model / jaxvis convert)")
+    W.check_tree_shapes(params, definition.param_shapes, source)
+    return params, spec
 
 
 def save_model(net: Net, directory: str | os.PathLike, source: str | None = None) -> None:
     """Writes ``net`` as a jaxvis model directory (orbax params + jaxvis_model.json
     with the model name, preprocessing spec and class names) that
     ``load_model(directory)`` reads back; what ``jaxvis convert`` writes."""
-    checkpoint.save(directory, net.name, net.params, net.spec, {"source": source} if source else None)
+    model = net.name
+    if isinstance(net.definition, FunctionDef):
+        if net.definition.source is None:
+            raise ModelDefinitionError(
+                f"{net.name} was built in this process (from_flax / from_function) and names no plugin path, so "
+                "its model directory could not be reloaded; build it in a function and pass "
+                "source='package.module:function' (or load it through that plugin path)")
+        model = net.definition.source
+    checkpoint.save(directory, model, net.params, net.spec, {"source": source} if source else None)

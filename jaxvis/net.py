@@ -11,33 +11,22 @@ import numpy as np
 
 from jaxvis.data import preprocess as pp
 from jaxvis.errors import InputImageError, UnitError
+from jaxvis.models import layers as L
 from jaxvis.models.definition import ModelDef
+from jaxvis.models.function_def import FunctionDef
 from jaxvis.models.geometry import LayerInfo
 from jaxvis.models.sequential import SequentialNet
 from jaxvis.ops.conv import check_group_impl
 
 
-@dataclasses.dataclass(frozen=True)
-class Forward:
-    """An architecture's pure forward, weights not included:
-    (params, x [B, H, W, 3], until, unpadded) -> {blob: array}. Equal (and
-    hashed alike) for all networks of one architecture, so a ``jax.jit`` that
-    takes it as a static argument compiles once per architecture and keeps no
-    network's weights alive."""
-
-    module: SequentialNet
-
-    def __call__(self, params: dict, x: jax.Array, until: str | None = None, unpadded: bool = False
-                 ) -> dict[str, jax.Array]:
-        return self.module.apply({"params": params}, x, until=until, unpadded=unpadded)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Net:
-    """definition: the architecture; params: {layer: {"kernel", "bias"}};
-    spec: preprocessing (may differ from the registry's, e.g. a mean image)."""
+    """definition: the architecture (the model contract of
+    ``jaxvis.models.definition``: a zoo ``ModelDef`` or a ``FunctionDef``);
+    params: what its forward takes (zoo: {layer: {"kernel", "bias"}});
+    spec: preprocessing (may differ from the definition's, e.g. a mean image)."""
 
-    definition: ModelDef
+    definition: ModelDef | FunctionDef
     params: dict
     spec: pp.PreprocessSpec
     group_impl: str = "split"
@@ -55,10 +44,6 @@ class Net:
         return self.definition.layer_names
 
     @functools.cached_property
-    def module(self) -> SequentialNet:
-        return SequentialNet(self.definition.layers, group_impl=self.group_impl)
-
-    @functools.cached_property
     def table(self) -> list[LayerInfo]:
         """Per-blob shape, receptive field and parameter count."""
         return self.definition.table()
@@ -70,9 +55,46 @@ class Net:
         raise UnitError(f"{self.name} has no layer {name!r}; its layers are: {', '.join(self.layer_names)}")
 
     @functools.cached_property
-    def forward(self) -> Forward:
-        """``apply`` without the network: what compiled functions take as static."""
-        return Forward(self.module)
+    def forward(self):
+        """``apply`` without the network: hashable, equal for every network of
+        one architecture; what compiled functions and caches take as static."""
+        return self.definition.forward(self.group_impl)
+
+    @property
+    def class_layer(self) -> str | None:
+        """The blob of class logits, as the definition declares it (or None)."""
+        return self.definition.class_layer
+
+    @property
+    def prob_layer(self) -> str | None:
+        """The blob of class probabilities, as the definition declares it (or None)."""
+        return self.definition.prob_layer
+
+    def require(self, role: str, why: str) -> str:
+        """The blob of ``role`` ("class_layer" or "prob_layer"), or a UnitError
+        saying the network does not declare one and what needed it."""
+        blob = getattr(self.definition, role)
+        if blob is None:
+            raise UnitError(f"{why} needs the network's {role}, and {self.name} declares none "
+                            f"(pass {role}=... to jaxvis.from_function / from_flax)")
+        return blob
+
+    def probabilities(self, blobs: dict) -> jax.Array:
+        """Class probabilities [B, classes] from this network's blobs: its
+        prob_layer, else the softmax of its class_layer."""
+        if self.prob_layer is not None:
+            return blobs[self.prob_layer]
+        return jax.nn.softmax(blobs[self.require("class_layer", "class probabilities")], axis=-1)
+
+    def default_layers(self) -> list[str]:
+        """What jobs visualize when told no layers: every convolution's blob
+        (kind "conv" in the table), then the class layer when declared."""
+        convs = [info.name for info in self.table if info.kind == "conv"]
+        layers = convs + ([self.class_layer] if self.class_layer and self.class_layer not in convs else [])
+        if not layers:
+            raise UnitError(f"{self.name} has no blob of kind 'conv' and declares no class_layer, so there is no "
+                            f"default set of layers; name them (config.layers), e.g. {', '.join(self.layer_names[:3])}")
+        return layers
 
     def apply(self, params: dict, x: jax.Array, until: str | None = None, unpadded: bool = False
               ) -> dict[str, jax.Array]:
@@ -115,8 +137,18 @@ class Net:
         """[B, h, w, 3] network input -> [B, h, w, 3] uint8 RGB for display."""
         return pp.deprocess(x, self.spec)
 
+    def summary(self) -> str:
+        """The layer table ``jaxvis inspect`` prints: every blob's kind, shape,
+        receptive field and parameters, then the input spec and the total."""
+        from jaxvis.models.summary import format_table
+
+        return format_table(self.definition, self.table, spec=self.spec, total=self.num_parameters())
+
     def num_parameters(self) -> int:
-        return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(self.params))
+        """Learned parameters (a Flax module's "params" collection, not its batch statistics)."""
+        collection = getattr(self.definition, "param_collection", None)
+        params = self.params[collection] if collection else self.params
+        return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(params))
 
 
 def input_std(spec: pp.PreprocessSpec) -> float:
@@ -134,10 +166,15 @@ def init_params(definition: ModelDef, seed: int = 0) -> dict:
     module = SequentialNet(definition.layers)
     x = jnp.zeros((1, *definition.input_shape), jnp.float32)
     params = jax.jit(module.init)(jax.random.key(seed), x)["params"]
-    first = definition.layers[0].name
+    first = first_parametric_layer(definition)
     params = dict(params)
     params[first] = dict(params[first], kernel=params[first]["kernel"] / input_std(definition.spec))
     return params
+
+
+def first_parametric_layer(definition: ModelDef) -> str:
+    """The name of the first layer with weights (the one that sees the pixels)."""
+    return next(spec.name for spec in definition.layers if isinstance(spec, L.PARAMETRIC))
 
 
 def param_shapes(definition: ModelDef) -> dict:

@@ -8,8 +8,12 @@ import os
 import subprocess
 import sys
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 import jaxvis
 from jaxvis.errors import (
@@ -24,7 +28,6 @@ from jaxvis.errors import (
 from jaxvis.jobs import hosts, visualize_job
 from jaxvis.models import layers as L
 from jaxvis.models.definition import ModelDef
-from jaxvis.models.registry import register
 from jaxvis.train import trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +52,153 @@ def check(excinfo, exc_type, *needles):
 X = np.zeros((1, 64, 64, 3), np.float32)  # demo's input size
 IMAGES = np.zeros((2, 4, 4, 3), np.uint8)
 
+# --- Own networks (jaxvis.from_flax / from_function), plugin paths, imported state dicts
+
+RGB64 = jaxvis.PreprocessSpec(input_size=(64, 64), channel_order="RGB", scale=1 / 255)
+RGB8 = jaxvis.PreprocessSpec(input_size=(8, 8), channel_order="RGB", scale=1 / 255)
+
+
+class _Flat(nn.Module):
+    """conv -> relu -> flatten -> Dense: the Dense's kernel fixes the input size."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Conv(4, (3, 3), name="conv")(x))
+        return nn.Dense(10, name="fc")(x.reshape(x.shape[0], -1))
+
+
+class _Conv(nn.Module):
+    width: int = 4
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Conv(self.width, (3, 3), use_bias=False, name="conv")(x)
+
+
+class _Gray(nn.Module):
+    """Takes one input channel: [B, H, W] -> [B, H, W, 1]."""
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Conv(4, (3, 3), name="conv")(x.reshape(*x.shape[:3], 1))
+
+
+def _variables(module, input_size=64, channels=3):
+    """Zero variables of module.init's tree for [1, input_size, input_size, channels] (nothing compiled)."""
+    x = jax.ShapeDtypeStruct((1, input_size, input_size, channels), jnp.float32)
+    return jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), jax.eval_shape(module.init, jax.random.key(0), x))
+
+
+W = {"w": np.ones((3, 4), np.float32)}
+
+
+def _from_function(fn, **kw):
+    """jaxvis.from_function(fn, W) on 64x64 RGB, its blobs listed (which traces fn)."""
+    return jaxvis.from_function(fn, W, spec=kw.pop("spec", RGB64), **kw).layer_names
+
+
+def _plugin(tmp, module: str, source: str, attribute: str = "make_net"):
+    """jaxvis.load_model("module:attribute") with tmp/module.py holding source, importable for this call."""
+    (tmp / f"{module}.py").write_text(source)
+    sys.path.insert(0, str(tmp))
+    try:
+        return jaxvis.load_model(f"{module}:{attribute}")
+    finally:
+        sys.path.remove(str(tmp))
+        sys.modules.pop(module, None)
+
+
+def _state_dict(tmp, arrays: dict) -> str:
+    """arrays written as tmp/resnet.safetensors; returns its path."""
+    path = str(tmp / "resnet.safetensors")
+    save_file({k: np.asarray(v, np.float32) for k, v in arrays.items()}, path)
+    return path
+
+
+OWN_NETWORK_CASES = [
+    ("from_function-returns-an-array", lambda net, tmp: _from_function(lambda p, x: x @ p["w"]),
+     ModelDefinitionError, ["function", "must return a dict {blob name: array}"]),
+    ("from_function-returns-a-list", lambda net, tmp: _from_function(lambda p, x: [x @ p["w"]]),
+     ModelDefinitionError, ["must return a dict {blob name: array}", "list"]),
+    ("from_function-blob-is-a-string", lambda net, tmp: _from_function(lambda p, x: {"a": x @ p["w"], "b": "text"}),
+     ModelDefinitionError, ["blob 'b'", "str", "expected an array"]),
+    ("from_function-blob-is-None", lambda net, tmp: _from_function(lambda p, x: {"a": x @ p["w"], "b": None}),
+     ModelDefinitionError, ["blob 'b'", "NoneType", "expected an array"]),
+    ("from_function-blob-is-a-dict", lambda net, tmp: _from_function(lambda p, x: {"a": x @ p["w"], "b": {"c": x}}),
+     ModelDefinitionError, ["blob 'b'", "dict", "expected an array"]),
+    ("from_function-blob-is-a-scalar", lambda net, tmp: _from_function(lambda p, x: {"a": x @ p["w"], "b": 3.0}),
+     ModelDefinitionError, ["blob 'b'", "shape ()", "[B, H, W, C] maps or [B, C] vectors"]),
+    ("from_function-not-callable", lambda net, tmp: jaxvis.from_function({"a": 1}, W, spec=RGB64),
+     ModelDefinitionError, ["apply_fn", "dict"]),
+    ("from_function-params-not-arrays", lambda net, tmp: jaxvis.from_function(lambda p, x: {"a": x}, {"w": "big"},
+                                                                              spec=RGB64),
+     WeightsFileError, ["params", "str"]),
+    ("from_function-spec-not-a-spec", lambda net, tmp: jaxvis.from_function(lambda p, x: {"a": x}, W, spec=(64, 64)),
+     ConfigError, ["spec", "PreprocessSpec", "tuple"]),
+    ("from_function-unknown-class-layer",
+     lambda net, tmp: _from_function(lambda p, x: {"a": x @ p["w"], "fc": x.mean((1, 2))}, class_layer="logits"),
+     ModelDefinitionError, ["class_layer 'logits'", "not one of its blobs", "a, fc"]),
+    ("from_flax-unknown-class-layer",
+     lambda net, tmp: jaxvis.from_flax(_Flat(), _variables(_Flat()), spec=RGB64, class_layer="logits"),
+     ModelDefinitionError, ["_Flat", "class_layer 'logits'", "its blobs are: conv, relu, fc"]),
+    ("from_flax-class-layer-is-a-map",
+     lambda net, tmp: jaxvis.from_flax(_Flat(), _variables(_Flat()), spec=RGB64, class_layer="conv"),
+     ModelDefinitionError, ["class_layer 'conv'", "vector blob", "(64, 64, 4)"]),
+    ("from_flax-unknown-prob-layer",
+     lambda net, tmp: jaxvis.from_flax(_Flat(), _variables(_Flat()), spec=RGB64, prob_layer="prob"),
+     ModelDefinitionError, ["prob_layer 'prob'", "conv, relu, fc"]),
+    ("from_flax-not-a-module", lambda net, tmp: jaxvis.from_flax(lambda x: x, {"params": {}}, spec=RGB64, name="mine"),
+     ModelDefinitionError, ["mine", "flax.linen Module", "function"]),
+    ("from_flax-variables-of-another-width",
+     lambda net, tmp: jaxvis.from_flax(_Conv(4), _variables(_Conv(8)), spec=RGB64),
+     WeightsFileError, ["['params']['conv']['kernel']", "(3, 3, 3, 8)", "expects (3, 3, 3, 4)"]),
+    ("from_flax-variables-missing",
+     lambda net, tmp: jaxvis.from_flax(_Flat(), {"params": {"conv": _variables(_Flat())["params"]["conv"]}},
+                                       spec=RGB64),
+     WeightsFileError, ["do not fit", "missing ['params']['fc']['bias'], ['params']['fc']['kernel']"]),
+    ("from_flax-variables-unexpected",
+     lambda net, tmp: jaxvis.from_flax(_Conv(4), {"params": {**_variables(_Conv(4))["params"], "fc": {"b": X}}},
+                                       spec=RGB64),
+     WeightsFileError, ["do not fit", "unexpected ['params']['fc']['b']"]),
+    ("from_flax-variables-without-params",
+     lambda net, tmp: jaxvis.from_flax(_Conv(4), _variables(_Conv(4))["params"], spec=RGB64),
+     WeightsFileError, ["'params' collection"]),
+    ("from_flax-spec-smaller-than-the-module",  # variables of a Dense on the flattened 64x64 map
+     lambda net, tmp: jaxvis.from_flax(_Flat(), _variables(_Flat()), spec=RGB8),
+     ModelDefinitionError, ["[B, 8, 8, 3]", "input_size"]),
+    ("from_flax-module-takes-one-channel",
+     lambda net, tmp: jaxvis.from_flax(_Gray(), _variables(_Gray(), channels=1), spec=RGB64),
+     ModelDefinitionError, ["_Gray", "[B, 64, 64, 3]", "input_size"]),
+    ("from_function-spec-smaller-than-the-function",
+     lambda net, tmp: jaxvis.from_function(lambda p, x: {"fc": x.reshape(x.shape[0], -1) @ p["w"]},
+                                           {"w": np.zeros((64 * 64 * 3, 10), np.float32)}, spec=RGB8).layer_names,
+     ModelDefinitionError, ["[B, 8, 8, 3]", "input_size 8x8"]),
+    ("plugin-module-missing", lambda net, tmp: jaxvis.load_model("jaxvis_no_such_module.nets:make_net"),
+     UnknownModelError, ["'jaxvis_no_such_module.nets'", "make_net", "does not import"]),
+    ("plugin-module-import-fails",
+     lambda net, tmp: _plugin(tmp, "jaxvis_plugin_needs", "import jaxvis_not_installed\n"),
+     UnknownModelError, ["'jaxvis_plugin_needs'", "does not import", "jaxvis_not_installed"]),
+    ("plugin-module-raises", lambda net, tmp: _plugin(tmp, "jaxvis_plugin_raises", "raise RuntimeError('no GPU')\n"),
+     UnknownModelError, ["'jaxvis_plugin_raises'", "does not import", "no GPU"]),
+    ("plugin-attribute-missing", lambda net, tmp: jaxvis.load_model("jaxvis.own_network:make_net"),
+     UnknownModelError, ["'jaxvis.own_network'", "no attribute 'make_net'"]),
+    ("plugin-attribute-missing-in-file", lambda net, tmp: _plugin(tmp, "jaxvis_plugin_empty", "X = 1\n", "make"),
+     UnknownModelError, ["'jaxvis_plugin_empty'", "no attribute 'make'"]),
+    ("plugin-attribute-not-callable", lambda net, tmp: _plugin(tmp, "jaxvis_plugin_value", "make_net = 3\n"),
+     UnknownModelError, ["jaxvis_plugin_value.make_net", "int"]),
+    ("plugin-returns-no-net", lambda net, tmp: _plugin(tmp, "jaxvis_plugin_none", "def make_net():\n    return 3\n"),
+     ModelDefinitionError, ["jaxvis_plugin_none.make_net()", "int", "jaxvis.Net"]),
+    ("load_model-torchvision_resnet50-wrong-keys",
+     lambda net, tmp: jaxvis.load_model("torchvision_resnet50", weights=_state_dict(
+         tmp, {"conv1.weight": np.zeros((64, 3, 7, 7)), "head.weight": np.zeros((2, 2))})),
+     WeightsFileError, ["resnet.safetensors", "not a torchvision ResNet-50 state dict",
+                        "missing keys: 266 (bn1.weight, bn1.bias", "unexpected keys: 1 (head.weight)"]),
+    ("load_model-torchvision_resnet50-module-prefix",  # "module." is dropped: the same keys are missing
+     lambda net, tmp: jaxvis.load_model("torchvision_resnet50", weights=_state_dict(
+         tmp, {"module.conv1.weight": np.zeros((64, 3, 7, 7)), "module.fc.bias": np.zeros(1000)})),
+     WeightsFileError, ["missing keys: 265 (bn1.weight", "layer1.0.conv1.weight"]),
+]
+
 # (id, call(net, tmp_path), error class, substrings of the message)
 API_CASES = [
     ("load_model-unknown-name", lambda net, tmp: jaxvis.load_model("resnet9000"),
@@ -68,9 +218,9 @@ API_CASES = [
      ConfigError, ["group_impl", "'fused'"]),
     ("get_model_def-unhashable", lambda net, tmp: jaxvis.get_model_def(["demo"]), UnknownModelError, ["['demo']"]),
     ("get_model_def-unknown", lambda net, tmp: jaxvis.get_model_def("vgg99"), UnknownModelError, ["'vgg99'"]),
-    ("register-groups", lambda net, tmp: register(ModelDef("bad", (L.Conv("c1", 8, 5, groups=2),), net.spec, "")),
+    ("ModelDef-groups", lambda net, tmp: ModelDef("bad", (L.Conv("c1", 8, 5, groups=2),), net.spec, ""),
      ModelDefinitionError, ["c1", "2 groups", "3 input channels"]),
-    ("register-window", lambda net, tmp: register(ModelDef("bad", (L.MaxPool("p1", 99, 2),), net.spec, "")),
+    ("ModelDef-window", lambda net, tmp: ModelDef("bad", (L.MaxPool("p1", 99, 2),), net.spec, ""),
      ModelDefinitionError, ["p1", "pooling window 99"]),
     ("preprocess-dtype", lambda net, tmp: net.preprocess(IMAGES.astype(np.float32)),
      InputImageError, ["uint8", "float32"]),
@@ -159,6 +309,7 @@ API_CASES = [
      ConfigError, ["'imagez'", "images"]),
     ("load_config-field-type", lambda net, tmp: jaxvis.load_config("configs/topk_demo.py", images="many"),
      ConfigError, ["'images'", "many"]),
+    *OWN_NETWORK_CASES,
 ]
 
 

@@ -19,7 +19,7 @@ USES = {
     "channel_maxima": lambda net, x: topk.channel_maxima(net, x, ("conv2", "fc7")),
     "projected_patches": lambda net, x: topk.projected_patches(
         net, net.deprocess(x), "conv5", [0], np.array([1]), np.array([2])),
-    "occlusion_maps": lambda net, x: occlusion_maps(net, x[0], label=0, size=32, stride=32),
+    "occlusion_maps": lambda net, x: occlusion_maps(net, x[0], label=0, size=32, stride=32, layer="conv5"),
     "visualize": lambda net, x: jaxvis.visualize(net, [("conv2", 1), ("fc8", 2)], restarts=1, steps=2),
     "blobs": lambda net, x: net.blobs(x, until="conv2"),
 }

@@ -44,5 +44,5 @@ def sweep(net, params: list[shapes.ObjectParams], sweep_name: str, values, layer
         out["distance"][layer] = dist
         out["relative"][layer] = dist / np.maximum(np.sqrt((fo ** 2).sum(-1)), 1e-12)
     labels = np.array([p.label for p in params])
-    out["prob"] = blobs_t[net.layer_names[-1]].reshape(n, m, -1)[np.arange(n), :, labels]
+    out["prob"] = np.asarray(net.probabilities(blobs_t)).reshape(n, m, -1)[np.arange(n), :, labels]
     return out

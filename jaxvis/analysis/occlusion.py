@@ -53,20 +53,28 @@ def positions(h: int, w: int, size: int, stride: int) -> tuple[np.ndarray, tuple
     return corners, (len(ys), len(xs))
 
 
+def _probabilities_fn(net):
+    """blobs -> [B, classes] as ``net.probabilities`` computes them, without holding ``net``."""
+    prob_layer, class_layer = net.prob_layer, net.class_layer
+    if prob_layer is not None:
+        return lambda blobs: blobs[prob_layer]
+    return lambda blobs: jax.nn.softmax(blobs[class_layer], axis=-1)
+
+
 @per_architecture
 def _forward(net, layer: str, size: int):
-    prob_layer = net.layer_names[-1]
-    module = net.module  # not net: the cache must not keep the network alive
+    forward = net.forward  # not net: the cache must not keep the network alive
+    probabilities = _probabilities_fn(net)
 
     def occlude(x, corner, fill):
         return jax.lax.dynamic_update_slice(x, fill, (corner[0], corner[1], 0))
 
     def fn(params, x, corners, channel, label, fill):
         batch = jax.vmap(occlude, (None, 0, None))(x, corners, fill)
-        blobs = module.apply({"params": params}, batch)
+        blobs = forward(params, batch)
         fmap = blobs[layer][..., channel]
         total = fmap.reshape(fmap.shape[0], -1).sum(axis=1)
-        prob = blobs[prob_layer]
+        prob = probabilities(blobs)
         return total, prob[:, label], jnp.argmax(prob, axis=1)
 
     return jax.jit(fn)
@@ -90,9 +98,11 @@ def occluder(net, size: int, fill: str, seed: int = 0) -> np.ndarray:
     raise ConfigError(f"unknown occluder fill {fill!r}; expected one of {', '.join(FILLS)}")
 
 
-def occlusion_maps(net, x: np.ndarray, label: int, size: int, stride: int, layer: str = "conv5",
+def occlusion_maps(net, x: np.ndarray, label: int, size: int, stride: int, layer: str,
                    batch: int = 256, fill: str = "mean") -> OcclusionMaps:
-    """x: one image [H, W, 3] in network space (``net.preprocess(img)[0]``)."""
+    """x: one image [H, W, 3] in network space (``net.preprocess(img)[0]``);
+    the probabilities are the network's declared ones (``Net.probabilities``)."""
+    net.require("class_layer" if net.prob_layer is None else "prob_layer", "occlusion")
     info = net.layer(layer)
     if not info.spatial:
         raise UnitError(f"occlusion's feature map needs a conv layer; {layer!r} is fully connected")
@@ -107,4 +117,5 @@ def occlusion_maps(net, x: np.ndarray, label: int, size: int, stride: int, layer
             for i in range(0, len(corners), batch)]
     total, prob, top = (np.concatenate([np.asarray(o[k]) for o in outs]).reshape(grid) for k in range(3))
     return OcclusionMaps(corners, grid, size, channel, total, prob, top,
-                         float(base[layer][..., channel].sum()), float(base[net.layer_names[-1]][label]))
+                         float(base[layer][..., channel].sum()),
+                         float(np.asarray(net.probabilities({k: v[None] for k, v in base.items()}))[0, label]))

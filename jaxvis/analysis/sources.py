@@ -103,3 +103,11 @@ class FolderImages(_Source):
             if img is not None:
                 images[j], valid[j] = img, True
         return images, valid, None
+
+
+def from_config(config, net):
+    """A job's image stream: ``config.source`` "shapes" (``config.images``
+    generated images of seed ``config.shapes_seed``) or a folder of images."""
+    if config.source == "shapes":
+        return GeneratedImages(config.shapes_seed, config.images)
+    return FolderImages(config.source, net)

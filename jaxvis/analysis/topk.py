@@ -24,10 +24,10 @@ from jaxvis.render.projections import render_projection
 def _maxima_fn(net, layers: tuple[str, ...]):
     last = max(layers, key=net.layer_names.index)
     spatial = {l: net.layer(l).spatial for l in layers}
-    module = net.module  # not net: the cache must not keep the network alive
+    forward = net.forward  # not net: the cache must not keep the network alive
 
     def fn(params, x):
-        blobs = module.apply({"params": params}, x, until=last)
+        blobs = forward(params, x, until=last)
         out = {}
         for l in layers:
             b = blobs[l]

@@ -2,9 +2,12 @@
 a modified backward pass of the same network (the rules: docs/projections.md).
 
 ``mode``: ``deconv`` (Zeiler & Fergus), ``guided`` (guided backprop) or
-``backprop`` (the plain gradient); max pooling always routes through its
-switches, convolution and fc layers use their ordinary transposed backward,
-LRN its true gradient unless ``lrn="identity"``.
+``backprop`` (the plain gradient), for any network: the ReLU rule is
+substituted into the network's own traced program
+(``jaxvis.backward.substitute``); max pooling routes through its switches,
+convolution and fc layers use their ordinary transposed backward, LRN its
+true gradient unless ``lrn="identity"``, and a nonlinearity with no rule in
+deconv/guided mode is a ConfigError naming it.
 
 The seed: with ``at=(y, x)``, 1 at that location of the channel; without,
 the whole channel (conv map or fc unit) seeded with its own activation, as
@@ -20,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxvis.backward.substitute import with_relu_backward
 from jaxvis.errors import ConfigError, UnitError
-from jaxvis.models.sequential import SequentialNet
 from jaxvis.net_cache import per_architecture
 from jaxvis.ops.backward import LRN_MODES, RELU_MODES
 from jaxvis.optimize.units import check_channels, check_locations
@@ -37,14 +40,17 @@ def projection_fn(net, layer: str, mode: str = "deconv", lrn: str = "true", seed
     for name, value, allowed in (("mode", mode, RELU_MODES), ("lrn", lrn, LRN_MODES), ("seed_with", seed_with, SEEDS)):
         if value not in allowed:
             raise ConfigError(f"unknown projection {name} {value!r}; expected one of {', '.join(allowed)}")
-    module = SequentialNet(net.definition.layers, group_impl=net.group_impl, relu_backward=mode, lrn_backward=lrn)
+    if lrn != "true" and net.definition.layers is None:
+        raise ConfigError(f"lrn={lrn!r} applies to the LRN layers of a zoo network; {net.name} has none")
+    forward = net.definition.forward(net.group_impl, lrn_backward=lrn)  # LRN as a declared rule, same numbers
     spatial = net.layer(layer).spatial
+    what = f"blob {layer!r} of {net.name}"
 
     def project_batch(params, x, channel, yx):
-        def forward(x):
-            return module.apply({"params": params}, x, until=layer)[layer]
+        def blob(x):
+            return forward(params, x, until=layer)[layer]
 
-        out, pullback = jax.vjp(forward, x)
+        out, pullback = jax.vjp(with_relu_backward(blob, mode, what=what), x)
         pick = jax.nn.one_hot(channel, out.shape[-1], dtype=out.dtype)  # [B, C]
         if spatial:
             pick = pick[:, None, None, :]
@@ -53,7 +59,7 @@ def projection_fn(net, layer: str, mode: str = "deconv", lrn: str = "true", seed
             cols = jax.nn.one_hot(yx[:, 1], out.shape[2], dtype=out.dtype)
             seed = pick * rows[:, :, None, None] * cols[:, None, :, None]
         else:
-            seed = pick * (out if seed_with == "activation" else 1.0)
+            seed = pick * (out if seed_with == "activation" else jnp.ones_like(out))
         return pullback(seed)[0]
 
     return project_batch

@@ -14,17 +14,15 @@ Substituted:
   the primal of ``jax.nn.relu`` and hence of ``flax.linen.relu``). It is
   evaluated as ``jaxvis.ops.backward.relu(x, mode)``: backprop passes
   ``u * [x > 0]``, deconv ``relu(u)``, guided ``relu(u) * [x > 0]``.
-- **Ties of max** (modes ``deconv`` and ``guided`` only): ``max(a, b)`` of
-  two non-constant operands sends the whole upstream to ``a`` where
-  ``a >= b`` and to ``b`` elsewhere, as a pooling switch does; JAX's own
-  rule splits a tie in halves. Max pooling written as a chain of
-  ``jnp.maximum`` over strided views (``jaxvis.ops.max_pool``) then routes
-  an all-equal window (an all-zero window after a ReLU) to its first
-  position like ``jaxvis.ops.backward.max_pool_switches``. Exact ties
-  between positive values of a window (flat image regions) can still go
-  elsewhere: such a chain takes the first maximum in the order it reduces,
-  for ``jaxvis.ops.max_pool`` (rows reduced first) the first column holding
-  the maximum, then its first row, where the switches take row-major order.
+- **Ties of max** (in every mode, backprop too): ``max(a, b)`` of two
+  non-constant operands sends the whole upstream to ``a`` where ``a >= b``
+  and to ``b`` elsewhere, as a pooling switch does (and as Caffe and
+  PyTorch do); JAX's own rule splits a tie in halves. Max pooling written as a chain of
+  ``jnp.maximum`` over strided views then routes each window to the first
+  maximum in the order the chain reduces; ``jaxvis.ops.max_pool`` reduces
+  columns, then rows, which is row-major order: exactly the position that
+  ``jaxvis.ops.backward.max_pool_switches`` records, for all-equal windows
+  (all-zero after a ReLU, flat image regions) too.
 
 Recursed into, when the sub-program holds something to substitute:
 
@@ -38,20 +36,57 @@ Recursed into, when the sub-program holds something to substitute:
   program holds no ReLU (``max_pool_switches``, ``lrn_identity_backward``)
   is kept: only ReLUs make a custom call be recursed into.
 
-Left with their ordinary gradient (bound as they are): everything else,
-among it convolution, dense layers (``dot_general``), average pooling,
-``add``, ``concatenate``, the inference affine of BatchNorm, LRN,
-``reduce_max``, and max pooling by ``lax.reduce_window`` / ``flax.linen.max_pool``
-(``reduce_window_max``), whose gradient already goes to the first maximum of
-each window in row-major order, overlapping windows adding up
-(tests/backward/test_substitute.py checks it against the switches).
+Everything else is bound as it is, with its ordinary gradient. In modes
+``deconv`` and ``guided`` that is the projection's rule only for the
+operations below (the decided ones); any other equation on the path from
+fn's arguments to its outputs raises ConfigError naming the primitive, the
+mode and ``what`` (the blob), instead of passing its plain gradient off as
+a deconv or guided one. Mode ``backprop`` never raises: the plain gradient
+is its rule.
+
+- On the path: an equation's outputs are, when one of its inputs is. The
+  differentiated inputs are fn's arguments (each flat leaf of a float
+  dtype on its own); closed-over values, constants and the outputs of
+  ``stop_gradient`` are not on it. Only equations whose outputs reach fn's
+  outputs through a float value that carries the gradient are checked.
+  Calls (``jit``, ``remat``, recursed custom calls) and the bodies of
+  ``cond`` / ``scan`` / ``while`` are checked equation by equation.
+- Decided: the linear and structural operations of ``_LINEAR`` (add, sub,
+  neg, reshapes, slices, gathers, pads, concatenation, sums, sum pooling,
+  dtype conversions...); ``mul``, ``dot_general`` and
+  ``conv_general_dilated`` when no argument reaches both operands (a layer
+  times its weights; the weights as arguments are fine, ``x * x`` is not);
+  ``div`` by a value off the path (the BatchNorm inference affine, average
+  pooling); ``select_n`` (``jnp.where``) and ``cond`` whose predicate is off
+  the path; the ReLU; ``max`` of two operands on the path (the tie rule);
+  ``reduce_max``, ``reduce_window_max`` (``lax.reduce_window``,
+  ``flax.linen.max_pool``: their gradient goes to the first maximum of each
+  window in row-major order, the switches, overlapping windows adding up);
+  the operations of ``_NO_GRADIENT`` (``stop_gradient``, ``sign``,
+  rounding); any equation whose outputs are all integer or bool (``argmax``,
+  comparisons: no gradient flows through them, but their outputs stay on
+  the path: a predicate or a factor computed from the arguments raises;
+  gather and dynamic-slice indices may depend on the arguments, routing as
+  switches do); and
+  ``custom_jvp`` / ``custom_vjp`` calls that are kept, whose own rule is
+  taken as the decided one (``max_pool_switches``, ``lrn_identity_backward``,
+  any custom rule of the caller's).
+- Raising, for example: ``tanh``, ``logistic``, ``exp``, ``log``, ``pow``,
+  ``integer_pow``, ``sqrt``, ``rsqrt``, ``erf``, ``abs``, ``min``, ``max``
+  with a constant other than 0, a product of two operands that one
+  argument reaches both of, a division by a value on the path, a
+  ``jnp.where`` whose predicate is computed from the arguments (a ReLU
+  spelled ``jnp.where(x > 0, x, 0)``). So does Caffe's LRN written in plain
+  ops (``jaxvis.ops.lrn_across_channels``) and, while the
+  ``jax_softmax_custom_jvp`` flag is off, ``jax.nn.softmax`` (``exp``):
+  wrapped in a custom rule they are kept.
 
 Not handled: a ReLU inside ``cond``, ``while`` or ``scan`` (``nn.scan``,
-``lax.fori_loop``) raises ConfigError naming the primitive; a ReLU written
-otherwise than as a max with zero (``jnp.where(x > 0, x, 0)``) keeps its
-ordinary gradient. In mode ``backprop`` the result's gradient is
-``jax.grad``'s for ``jax.nn.relu``; a bare ``jnp.maximum(x, 0)`` differs
-only at x == 0 exactly (0 instead of JAX's 1/2).
+``lax.fori_loop``) raises ConfigError naming the primitive. In mode
+``backprop`` the result's gradient is ``jax.grad``'s for ``jax.nn.relu``;
+a bare ``jnp.maximum(x, 0)`` differs only at x == 0 exactly (0 instead of
+JAX's 1/2), a max of two values only at exact ties (the whole upstream to
+the first operand instead of half to each).
 """
 
 from __future__ import annotations
@@ -74,18 +109,45 @@ _CONTROL = frozenset({"cond", "while", "scan"})
 _ZERO_KEEPING = frozenset({"broadcast_in_dim", "convert_element_type", "reshape", "squeeze", "expand_dims",
                            "copy"})
 
+# The decided rules of modes deconv and guided (module doc): linear and
+# structural operations, linear in their float operands together (integer
+# operands, such as gather's indices, carry no gradient)...
+_LINEAR = frozenset({
+    "add", "add_any", "sub", "neg", "reshape", "broadcast_in_dim", "transpose", "squeeze", "expand_dims",
+    "slice", "dynamic_slice", "dynamic_update_slice", "gather", "scatter", "scatter-add", "scatter_add", "pad",
+    "concatenate", "split", "rev", "reduce_sum", "reduce_window_sum", "cumsum", "convert_element_type", "copy",
+    "copy_p", "reduce_precision", "device_put", "sharding_constraint", "optimization_barrier"})
+# ...bilinear ones, decided when no argument reaches both operands...
+_BILINEAR = frozenset({"mul", "dot_general", "conv_general_dilated"})
+# ...the maximum of a window or an axis, whose gradient goes to the maximum (the switch)...
+_SELECT_MAX = frozenset({"reduce_max", "reduce_window_max", "argmax", "argmin"})
+# ...and operations through which no gradient flows (stop_gradient: nor the path).
+_NO_GRADIENT = frozenset({"stop_gradient", "sign", "floor", "ceil", "round"})
 
-def with_relu_backward(fn, mode: str):
+
+def with_relu_backward(fn, mode: str, *, what: str | None = None):
     """fn(*args) -> pytree of arrays, any JAX function; returns fn2 with the
     same signature and forward values whose VJP uses ``mode``'s ReLU rule
     (one of MODES) at every ReLU of the traced program (see module doc).
-    fn2 traces fn on each call; wrap it in ``jax.jit`` to trace once."""
+    fn2 traces fn on each call; wrap it in ``jax.jit`` to trace once.
+
+    In modes deconv and guided, fn2 raises ConfigError when an operation
+    without a decided rule lies on the path from fn's arguments to its
+    outputs (module doc); ``what`` names those outputs in the message (e.g.
+    "blob 'conv5' of caffenet"). fn's arguments are what is differentiated:
+    values closed over (typically the parameters) are constants, and so is
+    whatever is computed from them alone."""
     if mode not in MODES:
         raise ConfigError(f"unknown ReLU backward mode {mode!r}; expected one of {', '.join(MODES)}")
 
     @functools.wraps(fn)
     def substituted(*args):
         closed, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
+        if mode != "backprop":
+            on_path = [1 << i if jnp.issubdtype(v.aval.dtype, jnp.inexact) else 0
+                       for i, v in enumerate(closed.jaxpr.invars)]
+            _check(closed.jaxpr, closed.consts, on_path, [True] * len(closed.jaxpr.outvars), None,
+                   _Refusal(mode, what))
         outs = _evaluate(closed.jaxpr, closed.consts, jax.tree.leaves(args), mode)
         return jax.tree.unflatten(jax.tree.structure(shapes), outs)
 
@@ -210,7 +272,6 @@ def _evaluate(jaxpr, consts, args, mode: str, zero_in=None) -> list:
     with the substitutions of the module doc; returns the flat outputs."""
     env = {}
     zeros = _zero_flags(jaxpr, consts, zero_in or [False] * len(jaxpr.invars))
-    ties = mode != "backprop"
 
     def read(atom):
         return atom.val if isinstance(atom, jex_core.Literal) else env[atom]
@@ -222,12 +283,12 @@ def _evaluate(jaxpr, consts, args, mode: str, zero_in=None) -> list:
         relu_x = _relu_operand(eqn, zeros)
         if relu_x is not None:
             outs = [backward.relu(read(relu_x), mode)]
-        elif ties and _is_tie_max(eqn, zeros):
+        elif _is_tie_max(eqn, zeros):
             outs = [_max_first(*map(read, eqn.invars))]
         elif name in _CALLS or name in _CUSTOM:
             inner, inner_consts = _sub_jaxpr(eqn)
             inner_zero = [_is_zero(v, zeros) for v in eqn.invars]
-            if _holds(inner, inner_consts, inner_zero, ties and name in _CALLS):
+            if _holds(inner, inner_consts, inner_zero, name in _CALLS):
                 outs = _evaluate(inner, inner_consts, [read(v) for v in eqn.invars], mode, inner_zero)
             else:
                 outs = _bind(eqn, read)
@@ -246,3 +307,135 @@ def _bind(eqn, read) -> list:
     with eqn.ctx.manager:
         out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.primitive.get_bind_params(eqn.params))
     return list(out) if eqn.primitive.multiple_results else [out]
+
+
+# --- Modes deconv and guided: no plain gradient passed off as theirs ------------------------------
+
+class _Refusal:
+    """The ConfigError of an undecided equation on the path (module doc)."""
+
+    def __init__(self, mode: str, what: str | None):
+        self.mode, self.what = mode, what
+
+    def __call__(self, name: str, reason: str = ""):
+        detail = f" ({reason})" if reason else ""
+        raise ConfigError(
+            f"with_relu_backward(mode={self.mode!r}): {name!r}{detail} lies on the path from the arguments to "
+            f"{self.what or 'the output'} and has no {self.mode} rule: its plain gradient would pass for a "
+            f"{self.mode} projection. Use mode='backprop' for the plain gradient (the decided operations: "
+            "jaxvis/backward/substitute.py)")
+
+
+def _is_float(var) -> bool:
+    return jnp.issubdtype(var.aval.dtype, jnp.inexact)
+
+
+def _gradient_live(jaxpr, live_out) -> tuple[set, list]:
+    """The Vars of jaxpr whose gradient reaches an outvar flagged in live_out:
+    float values, not through stop_gradient; and one flag per invar."""
+    live = {v for v, flag in zip(jaxpr.outvars, live_out)
+            if flag and not isinstance(v, jex_core.Literal) and _is_float(v)}
+    for eqn in reversed(jaxpr.eqns):
+        outs = [v in live for v in eqn.outvars]
+        if not any(outs) or eqn.primitive.name == "stop_gradient":
+            continue
+        if eqn.primitive.name in _CALLS or eqn.primitive.name in _CUSTOM:
+            inner_in = _gradient_live(_sub_jaxpr(eqn)[0], outs)[1]
+        else:
+            inner_in = [True] * len(eqn.invars)
+        live |= {v for v, flag in zip(eqn.invars, inner_in)
+                 if flag and not isinstance(v, jex_core.Literal) and _is_float(v)}
+    return live, [v in live for v in jaxpr.invars]
+
+
+def _undecided(eqn, on_path, zeros) -> str | None:
+    """None when eqn (with an input on the path) has a decided rule; else the
+    reason it has none ("" when its primitive has none at all)."""
+    name = eqn.primitive.name
+    if not any(_is_float(v) for v in eqn.outvars):
+        return None  # integer and bool outputs: no gradient flows
+    if name in _LINEAR or name in _SELECT_MAX or name in _NO_GRADIENT:
+        return None
+    if name in _BILINEAR:
+        a, b = on_path[:2]
+        return "a product of two operands that both depend on the arguments" if a & b else None
+    if name == "div":
+        return "a division by a value computed from the arguments" if on_path[1] else None
+    if name == "select_n":
+        return "a selection by a predicate computed from the arguments" if on_path[0] else None
+    if name == "max":
+        if _relu_operand(eqn, zeros) is not None or (all(on_path) and _is_tie_max(eqn, zeros)):
+            return None
+        return "max with a value that is neither 0 nor on the path"
+    return ""
+
+
+def _check(jaxpr, consts, on_path_in, live_out, zero_in, refuse) -> list:
+    """Calls refuse(primitive, reason) at the first equation of jaxpr (or of a
+    sub-program) that lies on the path to a live outvar without a decided rule.
+    on_path_in: per invar, a bit mask of the arguments it depends on (0: off
+    the path); returns the masks of the outvars."""
+    zeros = _zero_flags(jaxpr, consts, zero_in or [False] * len(jaxpr.invars))
+    live = _gradient_live(jaxpr, live_out)[0]
+    on_path = dict(zip(jaxpr.invars, on_path_in))
+
+    def mask(atom):
+        return 0 if isinstance(atom, jex_core.Literal) else on_path.get(atom, 0)
+
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        ins = [mask(v) for v in eqn.invars]
+        outs_live = [v in live for v in eqn.outvars]
+        union = functools.reduce(int.__or__, ins, 0)
+        if not union:
+            outs = [0] * len(eqn.outvars)
+        elif name in _CALLS or (name in _CUSTOM and _holds(*_sub_jaxpr(eqn), [_is_zero(v, zeros) for v in eqn.invars],
+                                                           False)):
+            inner, inner_consts = _sub_jaxpr(eqn)
+            outs = _check(inner, inner_consts, ins, outs_live, [_is_zero(v, zeros) for v in eqn.invars], refuse)
+        elif name in _CUSTOM:  # kept: its own rule is the decided one
+            outs = [union] * len(eqn.outvars)
+        elif name in _CONTROL:
+            outs = _check_control(eqn, ins, outs_live, refuse) if any(outs_live) else [union] * len(eqn.outvars)
+        else:
+            if any(outs_live):
+                reason = _undecided(eqn, ins, zeros)
+                if reason is not None:
+                    refuse(name, reason)
+            outs = [0 if name == "stop_gradient" else union] * len(eqn.outvars)
+        on_path.update(zip(eqn.outvars, outs))
+        _step_zeros(eqn, zeros)
+    return [mask(v) for v in jaxpr.outvars]
+
+
+def _check_closed(closed, on_path_in, live_out, refuse) -> list:
+    if isinstance(closed, jex_core.ClosedJaxpr):
+        return _check(closed.jaxpr, closed.consts, on_path_in, live_out, None, refuse)
+    return _check(closed, (), on_path_in, live_out, None, refuse)
+
+
+def _check_control(eqn, ins, outs_live, refuse) -> list:
+    """_check for cond, scan and while: every branch, and loop bodies until the
+    path masks of their carried values stop growing."""
+    name, p = eqn.primitive.name, eqn.params
+    if name == "cond":
+        if ins[0]:
+            refuse("cond", "a branch chosen by a value computed from the arguments")
+        masks = [_check_closed(b, ins[1:], outs_live, refuse) for b in p["branches"]]
+        return [functools.reduce(int.__or__, m, 0) for m in zip(*masks)]
+    if name == "scan":
+        n_consts, n_carry = p["num_consts"], p["num_carry"]
+        consts, carry, xs = ins[:n_consts], ins[n_consts:n_consts + n_carry], ins[n_consts + n_carry:]
+        body, fixed = p["jaxpr"], lambda c: consts + c + xs
+        live = [True] * n_carry + list(outs_live[n_carry:])
+    else:  # while: the carry's gradient (JAX has no reverse mode through while_loop; forward mode passes here)
+        n_consts = p["body_nconsts"]
+        consts, carry = ins[p["cond_nconsts"]:p["cond_nconsts"] + n_consts], ins[p["cond_nconsts"] + n_consts:]
+        n_carry, body, fixed = len(carry), p["body_jaxpr"], lambda c: consts + c
+        live = [True] * n_carry
+    while True:
+        outs = _check_closed(body, fixed(carry), live, refuse)
+        grown = [a | b for a, b in zip(carry, outs[:n_carry])]
+        if grown == carry:
+            return carry + outs[n_carry:] if name == "scan" else carry
+        carry = grown

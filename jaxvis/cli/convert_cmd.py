@@ -2,8 +2,10 @@
     [--prototxt=deploy.prototxt] [--mean=imagenet_mean.binaryproto] \
     [--class_names=synset_words.txt] --out=models/caffenet
 
+    jaxvis convert --model=my_package.my_nets:make_net --out=models/mine
+
 Converts Caffe (.caffemodel) or torchvision (.pth/.pt/.safetensors/.npz)
-weights into a jaxvis model directory, which ``jaxvis.load_model(DIR)`` and
+weights, or the network a plugin path builds, into a jaxvis model directory, which ``jaxvis.load_model(DIR)`` and
 every jaxvis command then load directly.
 """
 
@@ -14,8 +16,10 @@ from absl import flags, logging
 
 from jaxvis.cli.errors import user_errors
 
-_MODEL = flags.DEFINE_string("model", None, "registry name of the architecture", required=True)
-_WEIGHTS = flags.DEFINE_string("weights", None, ".caffemodel or PyTorch state dict", required=True)
+_MODEL = flags.DEFINE_string("model", None, "registry name of the architecture, or a plugin path "
+                             "package.module:function", required=True)
+_WEIGHTS = flags.DEFINE_string("weights", None, ".caffemodel or PyTorch state dict (a plugin's network may "
+                               "bring its own)")
 _OUT = flags.DEFINE_string("out", None, "output directory (created or replaced)", required=True)
 _PROTOTXT = flags.DEFINE_string("prototxt", None, "deploy.prototxt to check the architecture against")
 _MEAN = flags.DEFINE_string("mean", None, "mean image (.binaryproto or .npy) stored with the model")
@@ -32,10 +36,10 @@ def main(argv):
     if os.path.exists(_OUT.value) and not os.path.isdir(_OUT.value):
         raise ConfigError(f"--out {_OUT.value!r} is a file; expected a directory to write the model to")
     start = time.time()
-    logging.info("reading %s", _WEIGHTS.value)
+    logging.info("reading %s", _WEIGHTS.value or _MODEL.value)
     net = load_model(
         _MODEL.value, _WEIGHTS.value, prototxt=_PROTOTXT.value, mean=_MEAN.value, class_names=_CLASS_NAMES.value
     )
     logging.info("read %d parameters in %.1fs; writing %s", net.num_parameters(), time.time() - start, _OUT.value)
-    save_model(net, _OUT.value, source=_WEIGHTS.value)
+    save_model(net, _OUT.value, source=_WEIGHTS.value or _MODEL.value)
     print(f"wrote {_OUT.value}: {net.name}, {net.num_parameters():,} parameters ({time.time() - start:.1f}s)")

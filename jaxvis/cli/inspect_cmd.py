@@ -5,13 +5,12 @@ and stride in input pixels, parameter count. With --weights, loads and checks
 them against the architecture first.
 """
 
-import dataclasses
-
 from absl import flags
 
 from jaxvis.cli.errors import user_errors
 
-_MODEL = flags.DEFINE_string("model", None, "registry name (see `jaxvis inspect --list`) or a jaxvis model directory")
+_MODEL = flags.DEFINE_string("model", None, "registry name (see `jaxvis inspect --list`), a plugin path "
+                             "package.module:function, or a jaxvis model directory")
 _WEIGHTS = flags.DEFINE_string("weights", None, "optional .caffemodel, state dict or jaxvis model directory to check")
 _PROTOTXT = flags.DEFINE_string("prototxt", None, "optional deploy.prototxt checked against the architecture")
 _LIST = flags.DEFINE_bool("list", False, "list the known model names and exit")
@@ -22,6 +21,7 @@ def main(argv):
     if len(argv) > 1:
         raise SystemExit(f"jaxvis inspect: unexpected arguments {argv[1:]}")
     from jaxvis.models import get_model_def, model_names
+    from jaxvis.models.plugin import is_plugin_path
     from jaxvis.models.summary import format_table
     from jaxvis.weights import checkpoint
 
@@ -32,11 +32,11 @@ def main(argv):
     if not _MODEL.value:
         raise SystemExit("jaxvis inspect: --model is required (one of: " + ", ".join(model_names()) + ")")
     model = _MODEL.value
-    if _WEIGHTS.value or checkpoint.is_checkpoint(model):
+    if _WEIGHTS.value or checkpoint.is_checkpoint(model) or is_plugin_path(model):
         from jaxvis.loading import load_model
 
         net = load_model(model, _WEIGHTS.value, prototxt=_PROTOTXT.value)
-        print(format_table(dataclasses.replace(net.definition, spec=net.spec)))
+        print(net.summary())
         print(f"weights: {_WEIGHTS.value or model} ({net.num_parameters():,} parameters loaded, shapes match)")
     else:
         print(format_table(get_model_def(model)))

@@ -3,7 +3,7 @@ Fig. 4) and first-layer filters (Fig. 6). For every saved checkpoint of a
 training run (``jaxvis train`` exports ``WORKDIR/evolution/epoch_NNN``) and
 every chosen unit: the probe image with the unit's strongest activation,
 projected down with the deconvnet and cut to the unit's receptive field.
-Rows are units, columns checkpoints; plus each checkpoint's conv1 filters.
+Rows are units, columns checkpoints; plus each checkpoint's filters of ``config.filters`` (conv1).
 """
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ def checkpoints(evolution_dir: str) -> list[str]:
     return [os.path.join(evolution_dir, n) for n in names]
 
 
-def filter_images(net, layer: str = "conv1") -> np.ndarray:
-    """The first layer's filters as RGB images [C, k, k, 3], each min-max scaled (Fig. 6)."""
-    kernel = np.asarray(net.params[layer]["kernel"])  # [k, k, 3, C] in the network's channel order
+def filter_images(net, layer: str) -> np.ndarray:
+    """A pixel-facing layer's filters as RGB images [C, k, k, 3], each min-max scaled (Fig. 6)."""
+    weights = net.params.get(layer) if isinstance(net.params, dict) else None
+    if not isinstance(weights, dict) or np.ndim(weights.get("kernel")) != 4:
+        raise JaxvisError(f"{net.name} has no convolution kernel params[{layer!r}]['kernel'] to draw as filters")
+    kernel = np.asarray(weights["kernel"])  # [k, k, 3, C] in the network's channel order
     if kernel.shape[2] != 3:
         raise JaxvisError(f"{layer} filters have {kernel.shape[2]} input channels; only RGB filters show as images")
     w = np.moveaxis(kernel, -1, 0)
@@ -66,6 +69,7 @@ def check_config(config) -> None:
         first = checkpoints(checks.text(config, "evolution_dir"))[0]
         definition = get_model_def(checkpoint.read_meta(first)["model"])
     checks.layers(definition, config, allow_empty=False)
+    checks.layer(definition, config, "filters", spatial=True)
     checks.integer(config, "units_per_layer", 1)
     checks.integer(config, "shapes_seed", 0)
     checks.integer(config, "images", 1)
@@ -74,13 +78,13 @@ def check_config(config) -> None:
 
 def checkpoint_figures(path: str, config, images: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """One checkpoint's column of each layer's figure ({layer: [units, s, s, 3]}) and
-    its row of conv1 filters. The network lives only in this call: only pictures return."""
+    its row of filters (``config.filters``). The network lives only in this call: only pictures return."""
     net = jaxvis.load_model(path)
     figures = {}
     for layer in config.layers:
         channels = list(range(min(config.units_per_layer, net.layer(layer).channels)))
         figures[layer] = strongest_projection(net, images, layer, channels)
-    return figures, grid(filter_images(net), cols=net.layer("conv1").channels, pad=1)
+    return figures, grid(filter_images(net, config.filters), cols=net.layer(config.filters).channels, pad=1)
 
 
 def run_evolution(config, workdir: str) -> dict:
@@ -91,16 +95,16 @@ def run_evolution(config, workdir: str) -> dict:
     columns: dict[str, list[np.ndarray]] = {layer: [] for layer in config.layers}
     filters = []
     for path in paths:  # one network alive at a time: each is dropped before the next loads
-        column, conv1 = checkpoint_figures(path, config, images)
+        column, row = checkpoint_figures(path, config, images)
         for layer in config.layers:
             columns[layer].append(column[layer])
-        filters.append(conv1)
+        filters.append(row)
     epochs = [os.path.basename(p) for p in paths]
     for layer, cols in columns.items():
         units = np.stack(cols, axis=1)  # [units, checkpoints, s, s, 3]
         rows = [grid(u, cols=len(paths), pad=2) for u in units]
         save_png(stack_rows(rows, pad=4), os.path.join(workdir, f"evolution_{layer}.png"), min_size=config.min_size)
-    save_png(stack_rows(filters, pad=4), os.path.join(workdir, "filters_conv1.png"), scale=8)
+    save_png(stack_rows(filters, pad=4), os.path.join(workdir, f"filters_{config.filters}.png"), scale=8)
     summary = {"checkpoints": epochs, "layers": list(config.layers), "units_per_layer": config.units_per_layer}
     files.write_json(os.path.join(workdir, "summary.json"), summary)
     figures = "".join(f"<h2>{html.escape(l)}</h2><p><img src='evolution_{l}.png' alt='{l}'></p>" for l in config.layers)
@@ -108,6 +112,6 @@ def run_evolution(config, workdir: str) -> dict:
         f"jaxvis evolution: {len(paths)} checkpoints",
         f"<p>Columns: {', '.join(epochs)} ({html.escape(config.evolution_dir)}). Rows: units 0..{config.units_per_layer - 1} "
         f"of each layer, each the deconv projection of its strongest of {config.images} probe images, cut to its "
-        f"receptive field.</p>{figures}<h2>conv1 filters, one row per checkpoint</h2>"
-        f"<p><img src='filters_conv1.png' alt='filters'></p>"))
+        f"receptive field.</p>{figures}<h2>{html.escape(config.filters)} filters, one row per checkpoint</h2>"
+        f"<p><img src='filters_{config.filters}.png' alt='filters'></p>"))
     return summary

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from jaxvis import files
+from jaxvis.jobs.paths import blob_file_name, visualize_unit_dir
 
 _STYLE = ("<style>body{font-family:sans-serif;margin:1.5em} img{image-rendering:pixelated}"
           " .units a{display:inline-block;margin:2px;text-align:center;font-size:11px}"
@@ -42,22 +43,23 @@ def write(workdir: str, net, config, by_layer: dict) -> None:
     index = []
     for (preset, layer), metas in by_layer.items():
         layer_dir = os.path.join(workdir, "layers", preset)
-        unit_rel = f"../../units/{preset}/{layer}"
+        fname = blob_file_name(layer)
+        unit_rel = f"../../units/{preset}/{fname}"
         cells = []
         for m in sorted(metas, key=lambda m: m["channel"]):
             name = f"{m['channel']:04d}"
-            files.write_text(os.path.join(workdir, "units", preset, layer, name, "index.html"),
-                             _unit_page(m, f"../../../../layers/{preset}/{layer}.html", "../../../../index.html"))
+            files.write_text(os.path.join(visualize_unit_dir(workdir, preset, layer, m["channel"]), "index.html"),
+                             _unit_page(m, f"../../../../layers/{preset}/{fname}.html", "../../../../index.html"))
             thumb = f"{unit_rel}/{name}/restart_{m['best_restart']}.png"
             cells.append(f"<a href='{unit_rel}/{name}/index.html'><img src='{thumb}' width='64' height='64' "
                          f"alt='unit {m['channel']}'><br>{m['channel']}</a>")
-        files.write_text(os.path.join(layer_dir, f"{layer}.html"), page(
+        files.write_text(os.path.join(layer_dir, f"{fname}.html"), page(
             f"{net.name} {layer} ({preset}): {len(metas)} units",
-            f"<p><a href='../../index.html'>index</a></p><p><img src='{layer}.png' alt='montage'></p>"
+            f"<p><a href='../../index.html'>index</a></p><p><img src='{fname}.png' alt='montage'></p>"
             f"<p>The strongest units, 4 restarts each at the size of their receptive field:<br>"
-            f"<img src='{layer}_figure5.png' alt='Figure 5 set'></p>"
+            f"<img src='{fname}_figure5.png' alt='Figure 5 set'></p>"
             f"<div class='units'>{''.join(cells)}</div>"))
-        index.append(f"<li><a href='layers/{preset}/{layer}.html'>{html.escape(layer)}</a> ({preset}, "
+        index.append(f"<li><a href='layers/{preset}/{fname}.html'>{html.escape(layer)}</a> ({preset}, "
                      f"{len(metas)} units)</li>")
     files.write_text(os.path.join(workdir, "index.html"), page(
         f"jaxvis: {net.name}",

@@ -38,6 +38,7 @@ def _class_means(a: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
 def check_config(config) -> None:
     """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
     definition = checks.model(config)
+    checks.roles(definition, "model", "prob_layer", "class_layer")
     checks.weights(config)
     if len(checks.layers(definition, config)) != 2:
         raise ConfigError(f"config.layers: {tuple(config.layers)!r} is not two layers (the early and the late one)")

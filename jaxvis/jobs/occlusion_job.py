@@ -21,8 +21,9 @@ import numpy as np
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis.analysis import sources
 from jaxvis.analysis.occlusion import FILLS, occlusion_maps
-from jaxvis.analysis.sources import FolderImages, GeneratedImages
+from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.jobs import chunked, hosts
 from jaxvis.jobs.gallery import page
 from jaxvis.render import colormaps
@@ -51,7 +52,7 @@ def _run_chunk(net, config, source, chunk, workdir) -> list[dict]:
     for i, image, sample in _images(source, chunk["first"], chunk["count"]):
         x = net.preprocess(image)[0]
         truth = None if sample is None else sample.label
-        label = truth if truth is not None else int(np.argmax(np.asarray(net.blobs(x[None])["prob"])[0]))
+        label = truth if truth is not None else int(np.argmax(np.asarray(net.probabilities(net.blobs(x[None])))[0]))
         m = occlusion_maps(net, x, label, config.size, config.stride, layer=config.layer, fill=config.fill)
         hw = image.shape[:2]
         panels = [image, colormaps.enlarge(colormaps.heat(m.feature_total), hw),
@@ -76,6 +77,7 @@ def _run_chunk(net, config, source, chunk, workdir) -> list[dict]:
 def check_config(config) -> None:
     """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
     definition = checks.model(config)
+    checks.roles(definition, "model", "prob_layer", "class_layer")
     checks.weights(config)
     if checks.source(config) == "shapes":
         checks.integer(config, "shapes_seed", 0)
@@ -91,8 +93,7 @@ def check_config(config) -> None:
 def run_occlusion(config, workdir: str) -> dict:
     check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
-    source = (GeneratedImages(config.shapes_seed, config.images) if config.source == "shapes"
-              else FolderImages(config.source, net))
+    source = sources.from_config(config, net)
     wd.claim(workdir, config.to_dict())
     chunks = [{"id": f"images-{first:05d}", "first": first, "count": min(config.chunk_images, len(source) - first)}
               for first in range(0, len(source), config.chunk_images)]
@@ -112,7 +113,8 @@ def run_occlusion(config, workdir: str) -> dict:
 
 
 def _write_index(workdir: str, net, config, metas: list[dict], summary: dict) -> None:
-    names = net.spec.class_names or tuple(str(i) for i in range(net.layer(net.layer_names[-1]).channels))
+    classes = net.layer(net.prob_layer or net.require("class_layer", "occlusion")).channels
+    names = net.spec.class_names or tuple(str(i) for i in range(classes))
     legend = " ".join(f"<span style='background:rgb{tuple(int(v) for v in colormaps.PALETTE[k % 10])};"
                       f"padding:0 6px'>&nbsp;</span> {html.escape(n)}" for k, n in enumerate(names))
     rows = "".join(

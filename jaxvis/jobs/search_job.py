@@ -29,8 +29,8 @@ from jaxvis import files
 from jaxvis.errors import ConfigError
 from jaxvis.jobs import chunked, hosts, search_gallery
 from jaxvis.optimize.presets import preset as load_preset
-from jaxvis.optimize.units import class_layer, parse_unit
-from jaxvis.optimize.visualization import restart_keys, run_layer
+from jaxvis.optimize.units import parse_unit
+from jaxvis.optimize.visualization import restart_keys, run_layer, scale_lr
 from jaxvis.render.grids import save_png
 from jaxvis.search import sampling, scores
 from jaxvis.train import workdir as wd
@@ -81,7 +81,7 @@ def _judge_classes(net, judge, layer: str) -> bool:
     """Whether the judge can score a probe of ``layer``: it is both networks' class layer, same classes."""
     if judge is None:
         return False
-    return (layer == class_layer(net) == class_layer(judge)
+    return (layer == net.class_layer == judge.class_layer
             and net.layer(layer).channels == judge.layer(layer).channels)
 
 
@@ -96,7 +96,7 @@ def _run_chunk(net, judge, config, probes, chunk, by_id, workdir) -> list[dict]:
         elems = [(c, p, r) for c in range(len(combos)) for p in pidx for r in range(r_count)]
         settings = {k: np.array([combos[c]["settings"][k] for c, _, _ in elems])
                     for k in combos[0]["settings"]}
-        settings["lr"] = settings["lr"] * net.definition.ascent_lr_scale
+        settings = scale_lr(net, settings)
         cols = np.array([probes[p][1:] for _, p, _ in elems])
         keys = keys_r[np.array([r for _, _, r in elems])]
         out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings, max_steps=config.steps)
@@ -115,7 +115,7 @@ def _run_chunk(net, judge, config, probes, chunk, by_id, workdir) -> list[dict]:
                 save_png(images[r], os.path.join(d, f"{name}-r{r}.png"))
             judged = None
             if _judge_classes(net, judge, unit[0]):
-                probs = np.asarray(judge.blobs(judge.preprocess(images))["prob"])[:, unit[1]]
+                probs = np.asarray(judge.probabilities(judge.blobs(judge.preprocess(images))))[:, unit[1]]
                 judged = [float(v) for v in probs]
             values = [float(e[1]) for e in results[(c, p)]]
             rows.append({"probe": name, "best_value": values, "best_step": [int(e[2]) for e in results[(c, p)]],

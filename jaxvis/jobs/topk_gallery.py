@@ -8,16 +8,17 @@ import os
 
 from jaxvis import files
 from jaxvis.jobs.gallery import page
+from jaxvis.jobs.paths import blob_file_name, topk_unit_dir, visualize_unit_dir
 
 
 def _optimized(workdir: str, config, meta: dict) -> str:
     """The unit's optimized images from a ``jaxvis visualize`` workdir, when one is named and has them."""
     if not config.optimized:
         return ""
-    unit = os.path.join(config.optimized, "units", config.optimized_preset, meta["layer"], f"{meta['channel']:04d}")
+    unit = visualize_unit_dir(config.optimized, config.optimized_preset, meta["layer"], meta["channel"])
     if not os.path.isfile(os.path.join(unit, "grid.png")):
         return ""
-    page_dir = os.path.join(workdir, "units", meta["layer"], f"{meta['channel']:04d}")
+    page_dir = topk_unit_dir(workdir, meta["layer"], meta["channel"])
     rel = os.path.relpath(os.path.join(unit, "grid.png"), page_dir).replace(os.sep, "/")
     return f"<p>Optimized images ({html.escape(config.optimized_preset)}):<br><img src='{rel}' alt='optimized'></p>"
 
@@ -40,21 +41,22 @@ def write(workdir: str, net, config, by_layer: dict, summary: dict) -> None:
     index = []
     for layer, metas in by_layer.items():
         cells = []
+        fname = blob_file_name(layer)
         for m in metas:
-            d = os.path.join(workdir, "units", layer, f"{m['channel']:04d}")
+            d = topk_unit_dir(workdir, layer, m["channel"])
             files.remove_temporaries(d)
             files.write_text(os.path.join(d, "index.html"), _unit_page(m, _optimized(workdir, config, m)))
-            thumb = (f"<img src='../units/{layer}/{m['channel']:04d}/patches.png' width='96' height='96' "
+            thumb = (f"<img src='../units/{fname}/{m['channel']:04d}/patches.png' width='96' height='96' "
                      f"alt='unit {m['channel']}'>" if m["entries"] else "(none)")
-            cells.append(f"<a href='../units/{layer}/{m['channel']:04d}/index.html'>{thumb}<br>{m['channel']}</a>")
+            cells.append(f"<a href='../units/{fname}/{m['channel']:04d}/index.html'>{thumb}<br>{m['channel']}</a>")
         files.remove_temporaries(os.path.join(workdir, "layers"))
-        files.write_text(os.path.join(workdir, "layers", f"{layer}.html"), page(
+        files.write_text(os.path.join(workdir, "layers", f"{fname}.html"), page(
             f"{net.name} {layer}: top {config.k} patches of {len(metas)} units",
             f"<p><a href='../index.html'>index</a></p><div class='units'>{''.join(cells)}</div>"))
         stats = summary.get("classes", {}).get(layer)
         share = (f"; top images all of one class for {100 * stats['all_one_class']:.0f}% of units"
                  if stats else "")
-        index.append(f"<li><a href='layers/{layer}.html'>{html.escape(layer)}</a> ({len(metas)} units{share})</li>")
+        index.append(f"<li><a href='layers/{fname}.html'>{html.escape(layer)}</a> ({len(metas)} units{share})</li>")
     files.write_text(os.path.join(workdir, "index.html"), page(
         f"jaxvis top {config.k}: {net.name}",
         f"<p>{summary['images']} images ({summary['skipped']} skipped), {config.mode} projections. "

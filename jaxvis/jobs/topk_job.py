@@ -33,22 +33,16 @@ from absl import logging
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
-from jaxvis.analysis import topk
-from jaxvis.analysis.sources import FolderImages, GeneratedImages
+from jaxvis.analysis import sources, topk
+from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.data import shapes
 from jaxvis.jobs import chunked, hosts, topk_gallery
-from jaxvis.jobs.visualize_job import default_layers
+from jaxvis.jobs.paths import topk_unit_dir
 from jaxvis.ops.backward import RELU_MODES
 from jaxvis.render.grids import grid, save_png
 from jaxvis.train import workdir as wd
 
 STATE = "topk_state.npz"
-
-
-def make_source(config, net):
-    if config.source == "shapes":
-        return GeneratedImages(config.shapes_seed, config.images)
-    return FolderImages(config.source, net)
 
 
 def _save_state(path: str, tops: dict, next_index: int, skipped: list[int], class_sums, class_counts) -> None:
@@ -122,7 +116,7 @@ def _run_chunk(net, config, source, top, chunk, workdir) -> list[dict]:
                                         layer, [c for c, _ in rows], np.array([top["y"][c, j] for c, j in rows]),
                                         np.array([top["x"][c, j] for c, j in rows]), mode=config.mode)
     for c in chunk["channels"]:
-        d = os.path.join(workdir, "units", layer, f"{c:04d}")
+        d = topk_unit_dir(workdir, layer, c)
         files.remove_temporaries(d)
         mine = [(r, j) for r, (cc, j) in enumerate(rows) if cc == c]
         entries, patches, deconvs = [], [], []
@@ -190,8 +184,8 @@ def check_config(config) -> None:
 def run_topk(config, workdir: str) -> dict:
     check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None)
-    layers = tuple(config.layers) or tuple(default_layers(net))
-    source = make_source(config, net)
+    layers = tuple(config.layers) or tuple(net.default_layers())
+    source = sources.from_config(config, net)
     wd.claim(workdir, config.to_dict())
     t0 = time.time()
     if hosts.index() == 0:  # the stream is one sequential pass; the pictures are shared out

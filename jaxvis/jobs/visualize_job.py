@@ -32,10 +32,9 @@ from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs import chunked, gallery, hosts
-from jaxvis.models import layers as L
+from jaxvis.jobs.paths import blob_file_name, visualize_unit_dir
 from jaxvis.optimize.presets import label as preset_label
 from jaxvis.optimize.presets import preset as load_preset
-from jaxvis.optimize.units import class_layer
 from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
 from jaxvis.train import workdir as wd
 
@@ -61,18 +60,12 @@ def job_config(**fields) -> ml_collections.ConfigDict:
     return c
 
 
-def default_layers(net) -> list[str]:
-    """Every conv layer and the class layer (the last fully connected layer, before the softmax)."""
-    convs = [s.name for s in net.definition.layers if isinstance(s, L.Conv)]
-    return convs + [class_layer(net)]
-
-
 def plan_chunks(net, config) -> list[dict]:
     """[{id, preset, preset_name, layer, channels}] in a fixed order: presets,
     layers, channels. ``preset`` is the label used in file names, one path
     component (``presets.label``: FILE.py:NAME gives NAME, DIR/FILE.py gives
     FILE), ``preset_name`` what loads it."""
-    layers = list(config.layers) or default_layers(net)
+    layers = list(config.layers) or net.default_layers()
     chunks, named = [], {}
     for name in config.presets:
         preset = preset_label(name)
@@ -84,13 +77,10 @@ def plan_chunks(net, config) -> list[dict]:
             channels = net.layer(layer).channels  # UnitError names the layers
             for first in range(0, channels, config.chunk_units):
                 ids = list(range(first, min(first + config.chunk_units, channels)))
-                chunks.append({"id": f"{preset}-{layer}-{first:05d}", "preset": preset, "preset_name": name,
+                chunks.append({"id": f"{preset}-{blob_file_name(layer)}-{first:05d}", "preset": preset,
+                               "preset_name": name,
                                "layer": layer, "channels": ids})
     return chunks
-
-
-def _unit_dir(workdir, preset, layer, channel) -> str:
-    return os.path.join(workdir, "units", preset, layer, f"{channel:04d}")
 
 
 def _run_chunk(net, config, chunk, workdir) -> list[dict]:
@@ -100,7 +90,7 @@ def _run_chunk(net, config, chunk, workdir) -> list[dict]:
                            **overrides)
     metas = []
     for i, (layer, channel, y, x) in enumerate(res.units):
-        out = _unit_dir(workdir, chunk["preset"], layer, channel)
+        out = visualize_unit_dir(workdir, chunk["preset"], layer, channel)
         for r in range(config.restarts):
             save_png(res.images[i, r], os.path.join(out, f"restart_{r}.png"))
         save_png(unit_grid(res.images[i]), os.path.join(out, "grid.png"), scale=config.grid_scale)
@@ -168,7 +158,7 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
 
     def run_chunk(chunk):
         for c in chunk["channels"]:
-            files.remove_temporaries(_unit_dir(workdir, chunk["preset"], chunk["layer"], c))
+            files.remove_temporaries(visualize_unit_dir(workdir, chunk["preset"], chunk["layer"], c))
         return {"chunk": chunk, "units": _run_chunk(net, config, chunk, workdir)}
 
     steps = {name: _steps(config, name) for name in config.presets}  # a preset file is read once
@@ -191,7 +181,7 @@ def _figure5(net, layer: str, metas: list[dict], workdir: str, preset: str, unit
     chosen = sorted(metas, key=lambda m: -max(m["best_value"]))[:units]
     cells = []
     for m in sorted(chosen, key=lambda m: m["channel"]):
-        d = _unit_dir(workdir, preset, layer, m["channel"])
+        d = visualize_unit_dir(workdir, preset, layer, m["channel"])
         crops = [field_crop(gallery.read_png(os.path.join(d, f"restart_{r}.png")), info, m["y"], m["x"])
                  for r in range(min(4, m["restarts"]))]
         cells.append(grid(np.stack(crops), cols=2, pad=1))
@@ -203,19 +193,21 @@ def _write_layers_and_gallery(net, config, chunks, workdir) -> None:
     by_layer: dict[tuple[str, str], list[dict]] = {}
     for chunk, record in zip(chunks, chunked.read_records(workdir, chunks)):
         by_layer.setdefault((chunk["preset"], chunk["layer"]), []).extend(record["units"])
-    for d in {os.path.join(workdir, "units", p, l, f"{m['channel']:04d}") for (p, l), ms in by_layer.items()
-              for m in ms} | {workdir} | {os.path.join(workdir, "layers", p) for p, _ in by_layer}:
+    for d in ({visualize_unit_dir(workdir, p, l, m["channel"]) for (p, l), ms in by_layer.items() for m in ms}
+              | {workdir} | {os.path.join(workdir, "layers", p) for p, _ in by_layer}):
         files.remove_temporaries(d)
     rows: dict[str, list[np.ndarray]] = {}
     for (preset, layer), metas in by_layer.items():
         best = []
         for m in metas:
-            path = os.path.join(_unit_dir(workdir, preset, layer, m["channel"]), f"restart_{m['best_restart']}.png")
+            path = os.path.join(visualize_unit_dir(workdir, preset, layer, m["channel"]),
+                                f"restart_{m['best_restart']}.png")
             best.append(np.asarray(gallery.read_png(path)))
-        save_png(montage(np.stack(best)), os.path.join(workdir, "layers", preset, f"{layer}.png"),
+        save_png(montage(np.stack(best)), os.path.join(workdir, "layers", preset, f"{blob_file_name(layer)}.png"),
                  scale=config.grid_scale)
         fig5 = _figure5(net, layer, metas, workdir, preset, config.figure5_units)
-        save_png(fig5, os.path.join(workdir, "layers", preset, f"{layer}_figure5.png"), scale=config.grid_scale)
+        save_png(fig5, os.path.join(workdir, "layers", preset, f"{blob_file_name(layer)}_figure5.png"),
+                 scale=config.grid_scale)
         rows.setdefault(preset, []).append(fig5)
     for preset, figs in rows.items():
         save_png(stack_rows(figs), os.path.join(workdir, f"figure5_{preset}.png"), scale=config.grid_scale)

@@ -2,7 +2,7 @@
 
 from jaxvis.models.definition import ModelDef
 from jaxvis.models.geometry import LayerInfo, layer_table, parameter_count
-from jaxvis.models.registry import get_model_def, model_names, register
+from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.models.sequential import SequentialNet
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "layer_table",
     "model_names",
     "parameter_count",
-    "register",
 ]

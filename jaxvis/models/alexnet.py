@@ -1,7 +1,7 @@
 """BVLC AlexNet (227x227): as CaffeNet but LRN before pooling. 60,965,224 parameters."""
 
 from jaxvis.models import layers as L
-from jaxvis.models.caffe_family import caffe_spec, classifier
+from jaxvis.models.caffe_family import CLASSIFIER_ROLES, caffe_spec, classifier
 from jaxvis.models.definition import ModelDef
 
 LAYERS = (
@@ -23,4 +23,4 @@ LAYERS = (
     *classifier(),
 )
 
-MODEL = ModelDef("alexnet", LAYERS, caffe_spec(227), "BVLC AlexNet, 227x227, BGR, LRN before pool")
+MODEL = ModelDef("alexnet", LAYERS, caffe_spec(227), "BVLC AlexNet, 227x227, BGR, LRN before pool", **CLASSIFIER_ROLES)

@@ -23,6 +23,11 @@ def caffe_spec(input_size: int) -> PreprocessSpec:
     )
 
 
+# The roles of the blobs ``classifier`` names: fc8 holds the class logits, prob
+# their softmax. Every zoo model declares them (jaxvis.models.definition).
+CLASSIFIER_ROLES = {"class_layer": "fc8", "prob_layer": "prob"}
+
+
 def classifier(num_classes: int = 1000, hidden: int = 4096) -> tuple:
     """fc6 -> relu6 -> fc7 -> relu7 -> fc8 -> prob (dropout is identity at test time)."""
     return (

@@ -6,7 +6,7 @@ what jaxvis calls "relu1"; jaxvis keeps the pre-ReLU "conv1" as well.
 """
 
 from jaxvis.models import layers as L
-from jaxvis.models.caffe_family import caffe_spec, classifier
+from jaxvis.models.caffe_family import CLASSIFIER_ROLES, caffe_spec, classifier
 from jaxvis.models.definition import ModelDef
 
 LAYERS = (
@@ -28,4 +28,4 @@ LAYERS = (
     *classifier(),
 )
 
-MODEL = ModelDef("caffenet", LAYERS, caffe_spec(227), "BVLC reference CaffeNet, 227x227, BGR")
+MODEL = ModelDef("caffenet", LAYERS, caffe_spec(227), "BVLC reference CaffeNet, 227x227, BGR", **CLASSIFIER_ROLES)

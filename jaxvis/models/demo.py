@@ -5,7 +5,7 @@ enough to train on a CPU. ``demo_layers`` builds variants of other widths.
 
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.models import layers as L
-from jaxvis.models.caffe_family import classifier
+from jaxvis.models.caffe_family import CLASSIFIER_ROLES, classifier
 from jaxvis.models.definition import ModelDef
 
 INPUT_SIZE = 64
@@ -59,6 +59,7 @@ SPEC = PreprocessSpec(
 MODEL = ModelDef(
     "demo", demo_layers(), SPEC, "jaxvis demo network, 64x64, BGR, CaffeNet family", shipped=True,
     ascent_lr_scale=ASCENT_LR_SCALE,
+    **CLASSIFIER_ROLES,
 )
 
 # An independently trained second network (other seed, other widths) that
@@ -71,4 +72,5 @@ MODEL_B = ModelDef(
     "jaxvis second demo network (other seed and widths), 64x64, BGR",
     shipped=True,
     ascent_lr_scale=ASCENT_LR_SCALE,
+    **CLASSIFIER_ROLES,
 )

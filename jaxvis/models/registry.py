@@ -1,15 +1,26 @@
-"""Model name -> architecture and preprocessing."""
+"""The zoo: model name -> architecture and preprocessing. A network outside
+the zoo is named by a plugin path instead (``jaxvis/models/plugin.py``)."""
 
 from __future__ import annotations
 
 from jaxvis.errors import UnknownModelError
-from jaxvis.models import alexnet, caffenet, demo, torchvision_alexnet, torchvision_vgg16, vgg_s, zfnet
-from jaxvis.models.definition import ModelDef
+from jaxvis.models import (
+    alexnet,
+    caffenet,
+    demo,
+    torchvision_alexnet,
+    torchvision_resnet50,
+    torchvision_vgg16,
+    vgg_s,
+    zfnet,
+)
 
-_MODELS: dict[str, ModelDef] = {
-    m.name: m
-    for m in (caffenet.MODEL, alexnet.MODEL, vgg_s.MODEL, zfnet.MODEL, torchvision_alexnet.MODEL,
-              torchvision_vgg16.MODEL, demo.MODEL, demo.MODEL_B)
+# A sequential definition, or a function that builds one (traced when first named).
+_MODELS: dict = {
+    **{m.name: m for m in (caffenet.MODEL, alexnet.MODEL, vgg_s.MODEL, zfnet.MODEL, torchvision_alexnet.MODEL,
+                           torchvision_vgg16.MODEL)},
+    "torchvision_resnet50": torchvision_resnet50.definition,
+    **{m.name: m for m in (demo.MODEL, demo.MODEL_B)},
 }
 
 
@@ -17,17 +28,13 @@ def model_names() -> tuple[str, ...]:
     return tuple(_MODELS)
 
 
-def get_model_def(name: str) -> ModelDef:
+def get_model_def(name: str):
+    """The definition of a zoo model (the contract of ``jaxvis.models.definition``)."""
     try:
-        return _MODELS[name]
+        entry = _MODELS[name]
     except (KeyError, TypeError):  # TypeError: an unhashable name such as a list
         raise UnknownModelError(
-            f"unknown model {name!r}; known models: {', '.join(_MODELS)}"
+            f"unknown model {name!r}; known models: {', '.join(_MODELS)}; or a plugin path "
+            "package.module:function, or a jaxvis model directory"
         ) from None
-
-
-def register(definition: ModelDef) -> None:
-    """Adds an architecture (e.g. a demo variant) under ``definition.name``;
-    a layer tuple that cannot be built raises ModelDefinitionError here."""
-    definition.table()
-    _MODELS[definition.name] = definition
+    return entry() if callable(entry) else entry

@@ -61,10 +61,14 @@ class SequentialNet(nn.Module):
 
     layers: tuple
     group_impl: str = "split"
-    # Backward projections (ops/backward.py): a ReLU backward mode, which also
-    # gives max pooling its switches, and the LRN backward. None: plain autodiff.
+    # A ReLU backward mode (ops/backward.py), which also gives max pooling its
+    # switches: the hand-written custom-VJP projection of a zoo network, the
+    # independent side that tests compare jaxvis.project's generic substitution
+    # (backward/substitute.py) with. None: plain autodiff.
     relu_backward: str | None = None
-    lrn_backward: str = "true"
+    # LRN's backward in a projection: None (plain autodiff), "true" (the same
+    # gradient as a declared custom rule) or "identity".
+    lrn_backward: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, until: str | None = None, unpadded: bool = False) -> dict[str, jax.Array]:
@@ -73,7 +77,7 @@ class SequentialNet(nn.Module):
         (``jaxvis.optimize.crop``)."""
         check_group_impl(self.group_impl)
         for name, value, allowed in (("ReLU backward mode", self.relu_backward, (None, *backward.RELU_MODES)),
-                                     ("LRN backward", self.lrn_backward, backward.LRN_MODES)):
+                                     ("LRN backward", self.lrn_backward, (None, *backward.LRN_MODES))):
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r}; expected one of "
                                   f"{', '.join(str(a) for a in allowed if a is not None)}")
@@ -98,6 +102,8 @@ class SequentialNet(nn.Module):
             elif isinstance(spec, L.LRN):
                 if self.lrn_backward == "identity":
                     x = backward.lrn_identity_backward(x, spec.size, spec.alpha, spec.beta, spec.k)
+                elif self.lrn_backward == "true":
+                    x = backward.lrn_true_backward(x, spec.size, spec.alpha, spec.beta, spec.k)
                 else:
                     x = ops.lrn_across_channels(x, size=spec.size, alpha=spec.alpha, beta=spec.beta, k=spec.k)
             elif isinstance(spec, L.AdaptiveAvgPool):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from jaxvis.models.definition import ModelDef
 from jaxvis.models.geometry import LayerInfo
 
 
@@ -12,9 +11,11 @@ def _rf(info: LayerInfo) -> tuple[str, str]:
     return str(info.rf_size), str(info.rf_stride)
 
 
-def format_table(definition: ModelDef, table: list[LayerInfo] | None = None) -> str:
-    """One row per blob: name, kind, output shape, units, receptive field
-    size and stride in input pixels, parameter count; then totals."""
+def format_table(definition, table: list[LayerInfo] | None = None, spec=None, total: int | None = None) -> str:
+    """One row per blob of a model definition: name, kind, output shape,
+    units, receptive field size and stride in input pixels, parameter count;
+    then the input spec (``spec``, default the definition's) and ``total``
+    parameters (default: the sum of the rows)."""
     table = table or definition.table()
     header = ("layer", "kind", "output (H,W,C)", "units", "rf", "rf stride", "params")
     rows = [header]
@@ -24,8 +25,8 @@ def format_table(definition: ModelDef, table: list[LayerInfo] | None = None) -> 
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
-    s = definition.spec
-    total = sum(info.params for info in table)
+    s = spec or definition.spec
+    total = definition.parameter_count() if total is None else total
     mean = "mean image" if getattr(s.mean, "ndim", 1) == 3 else "mean " + ", ".join(f"{v:g}" for v in s.mean)
     lines += [
         "",

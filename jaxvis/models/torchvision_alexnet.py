@@ -5,7 +5,7 @@ normalised by the ImageNet mean/std, adaptive average pool to 6x6.
 
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.models import layers as L
-from jaxvis.models.caffe_family import classifier
+from jaxvis.models.caffe_family import CLASSIFIER_ROLES, classifier
 from jaxvis.models.definition import ModelDef
 
 LAYERS = (
@@ -54,4 +54,5 @@ MODEL = ModelDef(
     "torchvision AlexNet, 224x224, RGB [0,1] mean/std",
     weight_format="torchvision",
     torch_keys=TORCH_KEYS,
+    **CLASSIFIER_ROLES,
 )

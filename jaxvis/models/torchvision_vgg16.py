@@ -6,7 +6,7 @@ Weights: a torchvision state dict (``torchvision.models.vgg16``).
 """
 
 from jaxvis.models import layers as L
-from jaxvis.models.caffe_family import classifier
+from jaxvis.models.caffe_family import CLASSIFIER_ROLES, classifier
 from jaxvis.models.definition import ModelDef
 from jaxvis.models.torchvision_alexnet import SPEC
 
@@ -50,4 +50,5 @@ MODEL = ModelDef(
     "torchvision VGG16, 224x224, RGB [0,1] mean/std",
     weight_format="torchvision",
     torch_keys=TORCH_KEYS,
+    **CLASSIFIER_ROLES,
 )

@@ -5,7 +5,7 @@ jaxvis uses the ImageNet mean pixel (pass ``mean=`` to load_model to match).
 """
 
 from jaxvis.models import layers as L
-from jaxvis.models.caffe_family import caffe_spec, classifier
+from jaxvis.models.caffe_family import CLASSIFIER_ROLES, caffe_spec, classifier
 from jaxvis.models.definition import ModelDef
 
 LAYERS = (
@@ -26,4 +26,4 @@ LAYERS = (
     *classifier(),
 )
 
-MODEL = ModelDef("vgg_s", LAYERS, caffe_spec(224), "VGG_CNN_S, 224x224, BGR, ceil pooling")
+MODEL = ModelDef("vgg_s", LAYERS, caffe_spec(224), "VGG_CNN_S, 224x224, BGR, ceil pooling", **CLASSIFIER_ROLES)

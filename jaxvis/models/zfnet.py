@@ -8,7 +8,7 @@ which gives the paper's 55 and 13 (floor would give 54).
 """
 
 from jaxvis.models import layers as L
-from jaxvis.models.caffe_family import caffe_spec, classifier
+from jaxvis.models.caffe_family import CLASSIFIER_ROLES, caffe_spec, classifier
 from jaxvis.models.definition import ModelDef
 
 LAYERS = (
@@ -30,4 +30,4 @@ LAYERS = (
     *classifier(),
 )
 
-MODEL = ModelDef("zfnet", LAYERS, caffe_spec(224), "Zeiler & Fergus 2013, 224x224, BGR")
+MODEL = ModelDef("zfnet", LAYERS, caffe_spec(224), "Zeiler & Fergus 2013, 224x224, BGR", **CLASSIFIER_ROLES)

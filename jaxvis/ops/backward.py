@@ -104,3 +104,19 @@ lrn_identity_backward.defvjp(
     lambda x, size, alpha, beta, k: (lrn_across_channels(x, size=size, alpha=alpha, beta=beta, k=k), None),
     lambda size, alpha, beta, k, _, g: (g,),
 )
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def lrn_true_backward(x: jax.Array, size: int, alpha: float, beta: float, k: float) -> jax.Array:
+    """Caffe LRN with its own (true) gradient, declared as a custom rule so that
+    a projection's interpreter (``jaxvis.backward.substitute``) takes it as a
+    decided rule rather than an unknown nonlinearity."""
+    return lrn_across_channels(x, size=size, alpha=alpha, beta=beta, k=k)
+
+
+def _lrn_true_fwd(x, size, alpha, beta, k):
+    out, pullback = jax.vjp(functools.partial(lrn_across_channels, size=size, alpha=alpha, beta=beta, k=k), x)
+    return out, pullback
+
+
+lrn_true_backward.defvjp(_lrn_true_fwd, lambda size, alpha, beta, k, pullback, g: pullback(g))

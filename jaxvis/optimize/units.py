@@ -50,12 +50,3 @@ def parse_unit(net, unit) -> tuple[str, int, int, int]:
     h, w = info.shape[:2]
     return layer, channel, h // 2, w // 2
 
-
-def class_layer(net) -> str:
-    """The class layer: the last fully connected layer (before any softmax)."""
-    from jaxvis.models import layers as L
-
-    dense = [s.name for s in net.definition.layers if isinstance(s, L.Dense)]
-    if not dense:
-        raise UnitError(f"{net.name} has no fully connected layer, so no class layer")
-    return dense[-1]

@@ -14,8 +14,8 @@ import numpy as np
 from jaxvis.errors import ConfigError
 from jaxvis.optimize import regularizers as R
 from jaxvis.optimize import sharding
-from jaxvis.optimize.crop import plan_crop
 from jaxvis.optimize.ascent import LR_POLICIES, START_IMAGES, Theta, Units, ascend, start_images
+from jaxvis.optimize.crop import plan_crop
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import parse_unit
 
@@ -111,8 +111,9 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
     x0 = jax.vmap(lambda k, s: start_images(k, s, shape, mean, spec.scale, std))(keys, jnp.asarray(start))
     lower, upper = (jnp.asarray(b) for b in valid_bounds(spec))
     units = Units(jnp.asarray(channels, jnp.int32), jnp.asarray(ys, jnp.int32), jnp.asarray(xs, jnp.int32))
-    plan, y0, cx0 = (plan_crop(net.layer(layer), ys, xs, shape[:2], net.definition.layers) if use_crops
-                     else (None, ys, xs))
+    sequential = net.definition.layers is not None  # crops need the layer tuple (crop.py)
+    plan, y0, cx0 = (plan_crop(net.layer(layer), ys, xs, shape[:2], net.definition.layers)
+                     if use_crops and sequential else (None, ys, xs))
     corner = (jnp.asarray(y0, jnp.int32), jnp.asarray(cx0, jnp.int32)) if plan else None
     per_element, shared = (x0, units, theta, corner), (net.params, lower, upper)
     mesh = sharding.local_mesh()
@@ -124,6 +125,12 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
                  spatial=net.layer(layer).spatial, max_steps=max_steps, radius=radius,
                  crop=plan, crop_corner=corner)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
+
+
+def scale_lr(net, settings: dict) -> dict:
+    """settings with lr multiplied by the model's declared ``ascent_lr_scale``
+    (presets give lr in CaffeNet's units); lr may be a number or an array."""
+    return {**settings, "lr": settings["lr"] * net.definition.ascent_lr_scale}
 
 
 def restart_keys(seed: int, restarts: int) -> jax.Array:
@@ -145,8 +152,7 @@ def visualize(net, units, preset: str = "row3", restarts: int = 9, seed: int = 0
         raise ConfigError(f"restarts must be an integer >= 1, got {restarts!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
-    settings = load_preset(preset).to_dict()
-    settings["lr"] *= net.definition.ascent_lr_scale  # presets are in CaffeNet's units
+    settings = scale_lr(net, load_preset(preset).to_dict())
     settings.update(overrides)
     check_settings(settings)  # before anything is sized by steps
     if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):

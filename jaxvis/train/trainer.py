@@ -27,13 +27,10 @@ from jaxvis.data import shapes
 from jaxvis.data.preprocess import preprocess
 from jaxvis.errors import ArchitectureMismatchError, ConfigError
 from jaxvis.models.registry import get_model_def, model_names
-from jaxvis.models.sequential import SequentialNet
-from jaxvis.net import init_params, input_std
+from jaxvis.net import first_parametric_layer, init_params, input_std
 from jaxvis.optimize import sharding
 from jaxvis.train import workdir as wd
 from jaxvis.weights import checkpoint
-
-CLASS_LAYER = "fc8"  # the logits the loss is computed on
 
 
 def optimizer(config, definition, total_steps: int) -> optax.GradientTransformation:
@@ -45,7 +42,7 @@ def optimizer(config, definition, total_steps: int) -> optax.GradientTransformat
         0.0, config.learning_rate, config.warmup_steps, total_steps, end_value=config.learning_rate * 0.01
     )
     scale = input_std(definition.spec)
-    first = definition.layers[0].name
+    first = first_parametric_layer(definition)
     return optax.multi_transform(
         {
             "first": optax.adamw(lambda step: schedule(step) / scale, weight_decay=config.weight_decay),
@@ -62,9 +59,10 @@ def dataset_mean_bgr(seed: int, count: int = 2000) -> tuple[float, float, float]
     return tuple(float(v) for v in images.reshape(-1, 3).mean(0)[::-1])
 
 
-def evaluate(module, params, spec, seed: int, count: int, batch: int = 250) -> float:
+def evaluate(definition, params, spec, seed: int, count: int, batch: int = 250) -> float:
     """Top-1 accuracy on ``count`` fresh images of generator seed ``seed``."""
-    logits_fn = jax.jit(lambda p, x: module.apply({"params": p}, x, until=CLASS_LAYER)[CLASS_LAYER])
+    forward, logits = definition.forward(), definition.class_layer
+    logits_fn = jax.jit(lambda p, x: forward(p, x, until=logits)[logits])
     correct = 0
     for start in range(0, count, batch):
         images, labels = shapes.make_batch(seed, start, min(batch, count - start))
@@ -73,13 +71,15 @@ def evaluate(module, params, spec, seed: int, count: int, batch: int = 250) -> f
     return correct / count
 
 
-def make_train_step(module, tx: optax.GradientTransformation):
-    """The jitted step: (state, images, labels) -> (state, mean loss, accuracy).
-    With the batch sharded over a mesh and the state replicated, XLA splits
-    the batch and sums the gradients across devices."""
+def make_train_step(definition, tx: optax.GradientTransformation):
+    """The jitted step: (state, images, labels) -> (state, mean loss, accuracy),
+    the loss on the definition's declared class layer. With the batch sharded
+    over a mesh and the state replicated, XLA splits the batch and sums the
+    gradients across devices."""
+    forward, class_layer = definition.forward(), definition.class_layer
 
     def loss_fn(params, x, y):
-        logits = module.apply({"params": params}, x, until=CLASS_LAYER)[CLASS_LAYER]
+        logits = forward(params, x, until=class_layer)[class_layer]
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, (jnp.argmax(logits, -1) == y).mean()
 
@@ -123,10 +123,11 @@ def check_config(config) -> None:
     """The fields a user sets, before anything is written or trained (JaxvisErrors naming the field)."""
     with checks.field("model"):
         definition = get_model_def(checks.text(config, "model"))  # a registry name, not a model directory
-    classes = {info.name: info.channels for info in definition.table()}.get(CLASS_LAYER)
+    classes = {info.name: info.channels for info in definition.table()}.get(definition.class_layer)
     if classes != len(shapes.CLASSES):
         raise ConfigError(f"config.model: {definition.name} is not a model of the shapes world: its class layer "
-                          f"{CLASS_LAYER!r} must have {len(shapes.CLASSES)} units, it has {classes or 'none'}; "
+                          f"{definition.class_layer!r} must have {len(shapes.CLASSES)} units, it has "
+                          f"{classes or 'none'}; "
                           f"train a demo-family model ({', '.join(n for n in model_names() if 'demo' in n)})")
     for name in ("seed", "data_seed", "eval_seed"):
         checks.integer(config, name, 0)
@@ -158,11 +159,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     spec = dataclasses.replace(
         definition.spec, mean=dataset_mean_bgr(config.data_seed), class_names=shapes.CLASSES
     )
-    module = SequentialNet(definition.layers)
     steps_per_epoch = config.images_per_epoch // config.batch_size
     total_steps = config.epochs * steps_per_epoch
     tx = optimizer(config, definition, total_steps)
-    train_step = make_train_step(module, tx)
+    train_step = make_train_step(definition, tx)
     mesh = sharding.local_mesh(divides=config.batch_size)
     state = initial_state(definition, tx, config.seed, mesh)
     logging.info("training %s on %d device(s), batch %d", config.model, mesh.size, config.batch_size)
@@ -207,7 +207,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
             meta = {"epoch": epoch, "step": step + 1, "train_loss": float(loss)}
             if epoch in export_epochs:
                 params = jax.device_get(state["params"])  # evaluated on one device, not replicated
-                meta["eval_accuracy"] = evaluate(module, params, spec, config.eval_seed, config.eval_images)
+                meta["eval_accuracy"] = evaluate(definition, params, spec, config.eval_seed, config.eval_images)
                 logging.info("epoch %d: held-out accuracy %.4f (seed %d, %d images)",
                              epoch, meta["eval_accuracy"], config.eval_seed, config.eval_images)
                 checkpoint.save(os.path.join(workdir, "evolution", f"epoch_{epoch:03d}"), config.model,
@@ -220,7 +220,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     final_meta = manager.restore(final_step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     accuracy = final_meta.get("eval_accuracy")
     if accuracy is None:
-        accuracy = evaluate(module, params, spec, config.eval_seed, config.eval_images)
+        accuracy = evaluate(definition, params, spec, config.eval_seed, config.eval_images)
     info = {"eval_accuracy": accuracy, "eval_seed": config.eval_seed, "eval_images": config.eval_images,
             "steps": final_step, "epochs": config.epochs, "seed": config.seed, "data_seed": config.data_seed,
             "wall_seconds_this_run": round(time.time() - t0, 1)}

@@ -31,6 +31,24 @@ def check_param_shapes(params: dict, expected: dict, source: str) -> None:
         raise ArchitectureMismatchError(f"{source}: unexpected layer(s) {', '.join(extra)}")
 
 
+def check_tree_shapes(params, expected, source: str) -> None:
+    """expected: a pytree of arrays or ShapeDtypeStructs; params must have the
+    same entries (listed when missing or unexpected) of the same shapes."""
+    import jax
+
+    def shapes(tree):
+        return {jax.tree_util.keystr(p): tuple(np.shape(a)) for p, a in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+    want, got = shapes(expected), shapes(params)
+    for what, keys in (("missing", sorted(set(want) - set(got))), ("unexpected", sorted(set(got) - set(want)))):
+        if keys:
+            raise ArchitectureMismatchError(f"{source}: {what} weights {', '.join(keys[:6])}"
+                                            f"{f' and {len(keys) - 6} more' if len(keys) > 6 else ''}")
+    for key, shape in want.items():
+        if got[key] != shape:
+            raise ArchitectureMismatchError(f"{source}: {key} has shape {got[key]}, expected {shape}")
+
+
 def load_params(definition: ModelDef, weights: str | os.PathLike, prototxt=None) -> dict:
     """Reads ``weights`` (caffemodel, state dict, or jaxvis checkpoint directory)."""
     path = os.fspath(weights)

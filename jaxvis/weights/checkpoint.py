@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -60,5 +61,5 @@ def load(path: str | os.PathLike) -> tuple[dict, dict, PreprocessSpec]:
             params = ckptr.restore(os.path.join(path, "params"))
     except Exception as e:  # orbax raises many types for damaged checkpoints
         raise WeightsFileError(f"{path}: params checkpoint unreadable: {e}") from None
-    params = {k: {n: np.asarray(a) for n, a in v.items()} for k, v in params.items()}
+    params = jax.tree.map(np.asarray, params)
     return meta, params, PreprocessSpec.from_json(meta["spec"])

@@ -21,7 +21,7 @@ def test_maps_equal_occluding_one_position_at_a_time():
     net = jaxvis.load_model("demo")
     sample = shapes.make_sample(11, 3)
     x = net.preprocess(sample.image)[0]
-    maps = occlusion_maps(net, x, sample.label, size=20, stride=22, batch=3)
+    maps = occlusion_maps(net, x, sample.label, size=20, stride=22, layer="conv5", batch=3)
     assert maps.grid == (3, 3)
     conv5 = np.asarray(net.blobs(x[None])["conv5"])[0]
     assert maps.feature_map == int(np.argmax(conv5.reshape(-1, conv5.shape[-1]).max(0)))

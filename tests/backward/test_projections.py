@@ -76,3 +76,16 @@ def test_bad_requests_are_clear(demo, world):
         jaxvis.project(demo, x[:1], "conv9", 0)
     with pytest.raises(InputImageError, match=r"expects input \[B, 64, 64, 3\]"):
         jaxvis.project(demo, x[:1, :32], "conv5", 0)
+
+
+def test_ones_seed_on_a_map_is_the_gradient_of_the_channel_sum(demo):
+    """seed_with="ones" over a whole conv channel: backprop equals jax.grad of
+    the channel's sum, computed here with plain autodiff (no jaxvis rules), on
+    noise images (no flat regions: no ties in max pooling, where the switches
+    and JAX's gradient part ways)."""
+    import jax
+
+    x = np.random.default_rng(3).normal(0, 60, (2, 64, 64, 3)).astype(np.float32)
+    got = jaxvis.project(demo, x, "conv3", 5, mode="backprop", seed_with="ones")
+    want = jax.grad(lambda v: demo.apply(demo.params, v, until="conv3")["conv3"][..., 5].sum())(x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * float(np.abs(want).max()))

@@ -59,7 +59,7 @@ def test_strongest_projection_is_the_top1_patch():
 
 def test_filters_are_the_kernels_scaled():
     net = jaxvis.load_model("demo")
-    f = filter_images(net)
+    f = filter_images(net, "conv1")
     k = np.asarray(net.params["conv1"]["kernel"])[..., ::-1, 3]  # filter 3, BGR -> RGB
     expect = np.round(255 * (k - k.min()) / (k.max() - k.min()))
     np.testing.assert_array_equal(f[3], expect.astype(np.uint8))

@@ -1,0 +1,115 @@
+"""Your own network in jaxvis: ``from_function`` for any JAX function,
+``from_flax`` for any ``flax.linen`` module (the tutorial:
+docs/tutorial_own_network.md). Both return a ``jaxvis.Net`` that every
+stage takes: ``visualize``, ``project``, the jobs, the gallery, ``inspect``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxvis.data.preprocess import PreprocessSpec
+from jaxvis.errors import ConfigError, ModelDefinitionError, WeightsFileError
+from jaxvis.models.flax_blobs import flax_blobs, module_param_counts
+from jaxvis.models.function_def import FunctionDef, as_shape_structs
+from jaxvis.net import Net
+
+
+def _check_spec(spec, name: str) -> None:
+    if not isinstance(spec, PreprocessSpec):
+        raise ConfigError(f"{name}: spec must be a jaxvis.PreprocessSpec (input size, channel order, scale, "
+                          f"mean, std, class names), got {type(spec).__name__}")
+
+
+def _check_params(params, name: str) -> None:
+    leaves = jax.tree.leaves(params)
+    bad = [type(a).__name__ for a in leaves if not hasattr(a, "shape")]
+    if bad:
+        raise WeightsFileError(f"{name}: params must be a pytree of arrays, found a {bad[0]}")
+
+
+def from_function(apply_fn, params, *, spec: PreprocessSpec, class_layer: str | None = None,
+                  prob_layer: str | None = None, name: str = "function", description: str = "",
+                  ascent_lr_scale: float = 1.0, source: str | None = None) -> Net:
+    """A network from a pure JAX function ``apply_fn(params, x) -> {blob: array}``.
+
+    x is [B, H, W, 3] float32 in the network's input space (what
+    ``net.preprocess`` makes of RGB images by ``spec``); the dict holds the
+    blobs in forward order, maps [B, h, w, c] and vectors [B, c].
+    ``class_layer`` / ``prob_layer``: the blobs of the class logits and
+    probabilities, if any; ``ascent_lr_scale``: multiplies the presets'
+    learning rates (CaffeNet's units); ``source``: a plugin path
+    ``package.module:function`` that rebuilds this network in another
+    process (``jaxvis.save_model`` records it)."""
+    if not callable(apply_fn):
+        raise ModelDefinitionError(f"{name}: apply_fn must be a function (params, x) -> {{blob: array}}, got "
+                                   f"{type(apply_fn).__name__}")
+    _check_spec(spec, name)
+    _check_params(params, name)
+    definition = FunctionDef(name, apply_fn, spec, as_shape_structs(params), description or f"{name} (a JAX function)",
+                             class_layer, prob_layer, float(ascent_lr_scale), source=source)
+    return Net(definition, jax.device_put(params), spec)
+
+
+def _check_variables(module, variables, spec, name: str) -> None:
+    """The variables' shapes are those the module initialises for the spec's input."""
+    if not isinstance(variables, dict) and not hasattr(variables, "items") or "params" not in variables:
+        raise WeightsFileError(f"{name}: variables must be the dict module.init returns, with a 'params' collection; "
+                               f"got {type(variables).__name__}")
+    size = f"input [B, {spec.input_size[0]}, {spec.input_size[1]}, 3] (the spec's input_size)"
+    want = _init_shapes(module, spec.input_size, name, size)
+    got = {jax.tree_util.keystr(p): tuple(np.shape(a))
+           for p, a in jax.tree_util.tree_flatten_with_path(dict(variables))[0]}
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or extra:
+        raise WeightsFileError(f"{name}: variables do not fit the module: "
+                               + "; ".join(f"{what} {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                                           for what, keys in (("missing", missing), ("unexpected", extra)) if keys))
+    wrong = [key for key in want if want[key] != got[key]]
+    if wrong:
+        # Shapes that change with the input size (a Dense on a flattened map) blame the spec, not the weights.
+        bigger = _init_shapes(module, tuple(n + 8 for n in spec.input_size), name, size)
+        if all(bigger.get(key) != want[key] for key in wrong):
+            raise ModelDefinitionError(f"{name}: the module does not fit {size}: its variable {wrong[0]} would "
+                                       f"have shape {want[wrong[0]]} there, the variables have {got[wrong[0]]}")
+        key = wrong[0]
+        raise WeightsFileError(f"{name}: variable {key} has shape {got[key]}, the module expects {want[key]}")
+
+
+def _init_shapes(module, input_size, name: str, size: str) -> dict:
+    """{variable path: shape} that ``module.init`` makes for [1, *input_size, 3], computed abstractly."""
+    x = jax.ShapeDtypeStruct((1, *input_size, 3), jnp.float32)
+    try:
+        expected = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype)))
+    except Exception as e:  # the user's module raises whatever it raises
+        raise ModelDefinitionError(f"{name}: the module does not initialise on {size}: {type(e).__name__}: "
+                                   f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    return {jax.tree_util.keystr(p): tuple(a.shape) for p, a in jax.tree_util.tree_flatten_with_path(expected)[0]}
+
+
+def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | None = None,
+              prob_layer: str | None = None, name: str | None = None, description: str = "",
+              ascent_lr_scale: float = 1.0, source: str | None = None) -> Net:
+    """A network from a ``flax.linen`` module in inference mode and its
+    variables (what ``module.init`` returns, batch statistics included).
+
+    The blobs are the outputs of its submodules, named by their module path
+    joined with ``/``, and of the ReLU functions it calls (``<scope>/relu``,
+    ``<scope>/relu_1``, ...): the rules in ``jaxvis/models/flax_blobs.py``;
+    ``jaxvis inspect`` and ``net.layer_names`` list them. The other
+    arguments are ``from_function``'s."""
+    import flax.linen as nn
+
+    name = name or type(module).__name__
+    if not isinstance(module, nn.Module):
+        raise ModelDefinitionError(f"{name}: from_flax takes a flax.linen Module, got {type(module).__name__}")
+    _check_spec(spec, name)
+    _check_variables(module, variables, spec, name)
+    apply, kinds = flax_blobs(module)  # kinds fill in when apply is first traced
+    definition = FunctionDef(name, apply, spec, as_shape_structs(dict(variables)),
+                             description or f"{name} (a Flax module)", class_layer, prob_layer,
+                             float(ascent_lr_scale), kinds=kinds, blob_params=module_param_counts(variables),
+                             source=source, param_collection="params")
+    return Net(definition, jax.device_put(dict(variables)), spec)

@@ -1,0 +1,58 @@
+"""The model contract: roles are declared, never inferred from a layer's
+position; the zoo declares its own; what a job needs and a network does not
+declare is a clear error."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxvis
+from jaxvis.errors import ModelDefinitionError, UnitError
+from jaxvis.models import layers as L
+from jaxvis.models.definition import ModelDef
+
+SPEC = jaxvis.PreprocessSpec(input_size=(8, 8), channel_order="RGB", scale=1 / 255)
+PARAMS = {"w": np.linspace(-1, 1, 3 * 4, dtype=np.float32).reshape(3, 4),
+          "v": np.linspace(1, -1, 4 * 5, dtype=np.float32).reshape(4, 5)}
+
+
+def _apply(params, x):
+    """The class logits are NOT the last blob: a position rule would pick 'extra'."""
+    maps = jnp.einsum("bhwc,cd->bhwd", x, params["w"])
+    logits = maps.mean(axis=(1, 2)) @ params["v"]
+    return {"maps": maps, "logits": logits, "extra": logits[:, :2] * 2.0}
+
+
+def test_zoo_models_declare_their_roles():
+    for name in jaxvis.model_names():
+        d = jaxvis.get_model_def(name)
+        assert d.class_layer in d.layer_names, name
+        assert d.prob_layer is None or d.prob_layer in d.layer_names, name
+    assert jaxvis.get_model_def("caffenet").prob_layer == "prob"
+    assert jaxvis.get_model_def("torchvision_resnet50").prob_layer is None  # no softmax blob there
+
+
+def test_declared_class_layer_is_used_not_the_last_blob():
+    net = jaxvis.from_function(_apply, PARAMS, spec=SPEC, class_layer="logits")
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    blobs = net.blobs(x)
+    assert list(blobs) == ["maps", "logits", "extra"]  # forward order kept (jax sorts dict keys)
+    logits = np.einsum("bhwc,cd->bhwd", x, PARAMS["w"]).mean(axis=(1, 2)) @ PARAMS["v"]
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(net.probabilities(blobs), e / e.sum(-1, keepdims=True), rtol=1e-5)
+    assert net.default_layers() == ["logits"]  # no blob of kind conv: the class layer only
+
+
+def test_missing_roles_are_errors_naming_what_needs_them():
+    net = jaxvis.from_function(_apply, PARAMS, spec=SPEC)
+    with pytest.raises(UnitError, match="class probabilities needs the network's class_layer"):
+        net.probabilities(net.blobs(np.zeros((1, 8, 8, 3), np.float32)))
+    with pytest.raises(UnitError, match="no default set of layers"):
+        net.default_layers()
+
+
+def test_roles_must_be_blobs():
+    with pytest.raises(ModelDefinitionError, match="class_layer 'fc9' is not one of its blobs"):
+        ModelDef("bad", (L.Conv("c1", 4, 3), L.Dense("fc8", 2)), SPEC, "", class_layer="fc9")
+    with pytest.raises(ModelDefinitionError, match="prob_layer 'maps' must be a vector blob"):
+        jaxvis.from_function(_apply, PARAMS, spec=SPEC, prob_layer="maps")
