@@ -25,7 +25,7 @@ def measure(model: str, batch: int, steps: int) -> tuple[float, float]:
     """(step-only images/s, with-generation images/s) on this process's devices."""
     from configs import demo_train
     from jaxvis.models.registry import get_model_def
-    from jaxvis.optimize import sharding
+    from jaxvis import sharding
     from jaxvis.train import trainer
 
     config = demo_train.get_config(model)

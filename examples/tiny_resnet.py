@@ -91,15 +91,7 @@ class TinyResNet(nn.Module):
         return nn.Dense(self.num_classes, name="head")(x)
 
 
-SPEC = jaxvis.PreprocessSpec(
-    input_size=(INPUT_SIZE, INPUT_SIZE),
-    channel_order="BGR",
-    scale=1.0,
-    mean=(128.0, 128.0, 128.0),
-    resize=INPUT_SIZE,
-    resize_mode="warp",
-    class_names=tuple(jaxvis.shapes.CLASSES),
-)
+SPEC = jaxvis.get_model_def("demo").spec  # the demo world's conventions: 64x64, BGR, 0..255 minus 128
 
 
 def make_variables(seed: int = SEED) -> dict:

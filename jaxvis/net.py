@@ -127,7 +127,8 @@ class Net:
         if until is not None:
             self.layer(until)
         out = self._jitted(self.params, x, until=until)
-        return {name: out[name] for name in self.layer_names if name in out}  # forward order
+        names = self.layer_names if until is None else self.layer_names[:self.layer_names.index(until) + 1]
+        return {name: out[name] for name in names if name in out}  # forward order, up to ``until``
 
     def preprocess(self, images) -> np.ndarray:
         """[B, H, W, 3] or [H, W, 3] uint8 RGB, any size -> [B, h, w, 3] float32 network input."""

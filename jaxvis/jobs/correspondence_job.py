@@ -26,7 +26,7 @@ from jaxvis.analysis.sources import read_image
 from jaxvis.data import shapes
 from jaxvis.errors import ConfigError
 from jaxvis.jobs.gallery import page
-from jaxvis.train import workdir as wd
+from jaxvis import workdir as wd
 
 
 def _generated_parts(config) -> dict[str, tuple[np.ndarray, list, list]]:

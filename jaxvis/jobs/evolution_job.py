@@ -22,7 +22,7 @@ from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs.gallery import page
 from jaxvis.models.registry import get_model_def
 from jaxvis.render.grids import grid, save_png, stack_rows
-from jaxvis.train import workdir as wd
+from jaxvis import workdir as wd
 from jaxvis.weights import checkpoint
 
 

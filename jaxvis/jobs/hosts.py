@@ -6,7 +6,7 @@ detects Cloud TPU, Slurm and Open MPI by itself) or by the explicit
 ``--coordinator_address``, ``--num_processes`` and ``--process_id`` flags
 (any cluster; the multi-process test runs two processes on localhost).
 One process without these flags is the ordinary single-host job, which still
-uses every local device (see ``jaxvis.optimize.sharding``).
+uses every local device (see ``jaxvis.sharding``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from jaxvis.jobs.gallery import page
 from jaxvis.render.colormaps import PALETTE
 from jaxvis.render.grids import grid, save_png
 from jaxvis.render.plots import line_chart
-from jaxvis.train import workdir as wd
+from jaxvis import workdir as wd
 
 
 def _sweep_values(config) -> dict[str, np.ndarray]:

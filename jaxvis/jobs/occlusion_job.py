@@ -28,7 +28,7 @@ from jaxvis.jobs import chunked, hosts
 from jaxvis.jobs.gallery import page
 from jaxvis.render import colormaps
 from jaxvis.render.grids import grid, save_png
-from jaxvis.train import workdir as wd
+from jaxvis import workdir as wd
 
 
 def _image_dir(workdir: str, i: int) -> str:

@@ -33,7 +33,7 @@ from jaxvis.optimize.units import parse_unit
 from jaxvis.optimize.visualization import restart_keys, run_layer, scale_lr
 from jaxvis.render.grids import save_png
 from jaxvis.search import sampling, scores
-from jaxvis.train import workdir as wd
+from jaxvis import workdir as wd
 
 REFERENCES = ("row1", "row2", "row3", "row4")
 

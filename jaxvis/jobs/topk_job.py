@@ -40,7 +40,7 @@ from jaxvis.jobs import chunked, hosts, topk_gallery
 from jaxvis.jobs.paths import topk_unit_dir
 from jaxvis.ops.backward import RELU_MODES
 from jaxvis.render.grids import grid, save_png
-from jaxvis.train import workdir as wd
+from jaxvis import workdir as wd
 
 STATE = "topk_state.npz"
 

@@ -36,7 +36,7 @@ from jaxvis.jobs.paths import blob_file_name, visualize_unit_dir
 from jaxvis.optimize.presets import label as preset_label
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
-from jaxvis.train import workdir as wd
+from jaxvis import workdir as wd
 
 
 def job_config(**fields) -> ml_collections.ConfigDict:

@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxvis.errors import ConfigError
 from jaxvis.optimize import regularizers as R
-from jaxvis.optimize import sharding
+from jaxvis import sharding
 from jaxvis.optimize.ascent import LR_POLICIES, START_IMAGES, Theta, Units, ascend, start_images
 from jaxvis.optimize.crop import plan_crop
 from jaxvis.optimize.presets import preset as load_preset

@@ -28,8 +28,8 @@ from jaxvis.data.preprocess import preprocess
 from jaxvis.errors import ArchitectureMismatchError, ConfigError
 from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.net import first_parametric_layer, init_params, input_std
-from jaxvis.optimize import sharding
-from jaxvis.train import workdir as wd
+from jaxvis import sharding
+from jaxvis import workdir as wd
 from jaxvis.weights import checkpoint
 
 

@@ -82,3 +82,31 @@ def reference(mode, model, tx, target) -> np.ndarray:
         sel = y if target is None else y[(slice(None), *target)] if isinstance(target, tuple) else y[:, target]
         out = torch.autograd.grad(sel.sum(), tx)[0]
     return out.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def unit_projection_errors(net, params64, x, cut, layers: dict, channel: int, mode: str,
+                           hooked: str) -> dict[str, float]:
+    """{layer: relative error} of jaxvis's float64 projection of ``channel``
+    against the reference's, for each layer of ``layers`` ({layer: (y, x) to
+    seed at, or None: an fc unit seeded with 1}); ``cut(layer)`` is the
+    reference network cut at that blob. At ``hooked`` (a map layer), checks
+    that Captum's ReLU hooks took effect in deconv and guided modes (their
+    projection is not plain autograd's)."""
+    from tests.conftest import rel_err
+
+    tx = torch_input(x, torch.float64)
+    errors = {}
+    for layer, at in layers.items():
+        if at is not None:
+            assert net.layer(layer).spatial
+            ours = projection64(net, params64, x, layer, channel, mode, at=at)
+            target = (channel, *at)
+        else:
+            ours = projection64(net, params64, x, layer, channel, mode, seed_with="ones")
+            target = channel
+        theirs = reference(mode, cut(layer), tx, target)
+        assert np.abs(theirs).max() > 0, (layer, mode)
+        errors[layer] = rel_err(ours, theirs)
+        if mode != "backprop" and layer == hooked:
+            assert rel_err(theirs, reference("backprop", cut(layer), tx, target)) > 1e-2, (layer, mode)
+    return errors

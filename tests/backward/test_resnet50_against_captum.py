@@ -36,7 +36,8 @@ import pytest
 import torch
 
 import jaxvis
-from tests.backward.captum_reference import OwnActivation, Until, float64_params, projection64, reference, torch_input
+from tests.backward.captum_reference import (OwnActivation, Until, float64_params, projection64, reference,
+                                              torch_input, unit_projection_errors)
 from tests.conftest import rel_err
 from tests.reference import torchvision_nets as tvn
 
@@ -119,23 +120,8 @@ def test_port_computes_in_float64(pair):
 @pytest.mark.parametrize("mode", ["deconv", "guided", "backprop"])
 def test_unit_projection_matches_reference(pair, mode):
     net, params, ref, x = pair
-    tx = torch_input(x, torch.float64)
-    errors = {}
-    for layer, at in LAYERS.items():
-        if at is not None:
-            assert net.layer(layer).spatial
-            ours = projection64(net, params, x, layer, CHANNEL, mode, at=at)
-            target = (CHANNEL, *at)
-        else:
-            ours = projection64(net, params, x, layer, CHANNEL, mode, seed_with="ones")
-            target = CHANNEL
-        theirs = reference(mode, _until(ref, layer), tx, target)
-        assert np.abs(theirs).max() > 0, (layer, mode)
-        errors[layer] = rel_err(ours, theirs)
-        if mode != "backprop" and layer == "layer1":
-            # Captum's ReLU hooks took effect: its projection is not plain autograd's.
-            plain = reference("backprop", _until(ref, layer), tx, target)
-            assert rel_err(theirs, plain) > 1e-2, (layer, mode)
+    errors = unit_projection_errors(net, params, x, lambda layer: _until(ref, layer), LAYERS, CHANNEL, mode,
+                                    hooked="layer1")
     bad = {k: v for k, v in errors.items() if not v <= TOL}
     assert not bad, f"ResNet-50 {mode} projections differ from the reference beyond {TOL}: {bad}"
 

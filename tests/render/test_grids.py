@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from jaxvis.render import grid, montage, save_png, unit_grid
+from jaxvis.render import montage, save_png, unit_grid
 
 
 def test_unit_grid_places_restarts_row_major():

@@ -25,7 +25,6 @@ def _params(path):
 
 
 def test_tiny_run_learns_writes_and_resumes(tmp_path, monkeypatch):
-    import jax
     import jax.numpy as jnp
     import optax
 

@@ -58,7 +58,7 @@ _V1 = {"Convolution": "CONVOLUTION", "ReLU": "RELU", "Pooling": "POOLING", "LRN"
 def prototxt(layers, version="v2", input_size=227) -> str:
     """Deploy text in the V2 (`layer`, string type) or V1 (`layers`, enum) syntax,
     with the training-only fields real files carry (param, fillers)."""
-    lines = [f'name: "net"', 'input: "data"'] + [f"input_dim: {d}" for d in (10, 3, input_size, input_size)]
+    lines = ['name: "net"', 'input: "data"'] + [f"input_dim: {d}" for d in (10, 3, input_size, input_size)]
     bottom = "data"
     for name, kind, params in layers:
         top = name if kind in ("Convolution", "Pooling", "LRN", "InnerProduct", "Softmax") else bottom

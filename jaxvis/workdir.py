@@ -1,4 +1,4 @@
-"""A training workdir remembers the config that created it and refuses another."""
+"""A workdir (of a job or of a training run) remembers the config that created it and refuses another."""
 
 from __future__ import annotations
 
