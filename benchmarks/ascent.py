@@ -48,8 +48,8 @@ prints exactly the CaffeNet table. ``--zoo-repeats R`` keeps the best of R
 timed runs (default 1: VGG16 at batch 32 takes many seconds per step on a
 2-core CPU). Each row runs S + 3 jaxvis step evaluations (warm-up, T(0),
 T(S)), S + 1 eager steps and S + 2 compiled ones besides the compilations: on
-a 2-core CPU shared with other jobs the 8 rows above took 19 minutes, the
-batch-32 rows three quarters of that (``--zoo-batches 8``: about 5 minutes).
+an idle 2-core CPU the 8 rows above take about 8 minutes (19 on one shared
+with other jobs), the batch-32 rows three quarters of that.
 """
 
 from __future__ import annotations
