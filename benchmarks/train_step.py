@@ -24,8 +24,8 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 def measure(model: str, batch: int, steps: int) -> tuple[float, float]:
     """(step-only images/s, with-generation images/s) on this process's devices."""
     from configs import demo_train
-    from jaxvis.models.registry import get_model_def
     from jaxvis import sharding
+    from jaxvis.models.registry import get_model_def
     from jaxvis.train import trainer
 
     config = demo_train.get_config(model)

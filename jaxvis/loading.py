@@ -57,11 +57,9 @@ def load_model(
         definition, spec, params = net.definition, net.spec, net.params
         if weights is not None:
             params, spec = _function_weights(definition, weights, seed, spec)
-    elif isinstance(get_model_def(model), FunctionDef):
-        definition = get_model_def(model)
+    elif isinstance(definition := get_model_def(model), FunctionDef):
         params, spec = _function_weights(definition, "random" if weights is None else weights, seed, definition.spec)
     else:
-        definition = get_model_def(model)
         params, spec = _sequential_weights(definition, weights, seed, prototxt)
     if mean is not None:
         spec = dataclasses.replace(spec, mean=W.load_mean(mean))

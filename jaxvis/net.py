@@ -73,18 +73,12 @@ class Net:
     def require(self, role: str, why: str) -> str:
         """The blob of ``role`` ("class_layer" or "prob_layer"), or a UnitError
         saying the network does not declare one and what needed it."""
-        blob = getattr(self.definition, role)
-        if blob is None:
-            raise UnitError(f"{why} needs the network's {role}, and {self.name} declares none "
-                            f"(pass {role}=... to jaxvis.from_function / from_flax)")
-        return blob
+        return require(self.definition, role, why)
 
     def probabilities(self, blobs: dict) -> jax.Array:
         """Class probabilities [B, classes] from this network's blobs: its
         prob_layer, else the softmax of its class_layer."""
-        if self.prob_layer is not None:
-            return blobs[self.prob_layer]
-        return jax.nn.softmax(blobs[self.require("class_layer", "class probabilities")], axis=-1)
+        return probabilities(self.definition, blobs)
 
     def default_layers(self) -> list[str]:
         """What jobs visualize when told no layers: every convolution's blob
@@ -150,6 +144,22 @@ class Net:
         collection = getattr(self.definition, "param_collection", None)
         params = self.params[collection] if collection else self.params
         return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(params))
+
+
+def require(definition, role: str, why: str) -> str:
+    """``Net.require`` for a definition (what weight-free caches close over)."""
+    blob = getattr(definition, role)
+    if blob is None:
+        raise UnitError(f"{why} needs the network's {role}, and {definition.name} declares none "
+                        f"(pass {role}=... to jaxvis.from_function / from_flax)")
+    return blob
+
+
+def probabilities(definition, blobs: dict) -> jax.Array:
+    """``Net.probabilities`` for a definition: jit-safe, holds no weights."""
+    if definition.prob_layer is not None:
+        return blobs[definition.prob_layer]
+    return jax.nn.softmax(blobs[require(definition, "class_layer", "class probabilities")], axis=-1)
 
 
 def input_std(spec: pp.PreprocessSpec) -> float:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, ModelDefinitionError, WeightsFileError
 from jaxvis.models.flax_blobs import flax_blobs, module_param_counts
 from jaxvis.models.function_def import FunctionDef, as_shape_structs
 from jaxvis.net import Net
+from jaxvis.weights import shape_mismatch, tree_shapes
 
 
 def _check_spec(spec, name: str) -> None:
@@ -59,23 +59,18 @@ def _check_variables(module, variables, spec, name: str) -> None:
         raise WeightsFileError(f"{name}: variables must be the dict module.init returns, with a 'params' collection; "
                                f"got {type(variables).__name__}")
     size = f"input [B, {spec.input_size[0]}, {spec.input_size[1]}, 3] (the spec's input_size)"
-    want = _init_shapes(module, spec.input_size, name, size)
-    got = {jax.tree_util.keystr(p): tuple(np.shape(a))
-           for p, a in jax.tree_util.tree_flatten_with_path(dict(variables))[0]}
-    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-    if missing or extra:
-        raise WeightsFileError(f"{name}: variables do not fit the module: "
-                               + "; ".join(f"{what} {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-                                           for what, keys in (("missing", missing), ("unexpected", extra)) if keys))
-    wrong = [key for key in want if want[key] != got[key]]
-    if wrong:
+    want, got = _init_shapes(module, spec.input_size, name, size), tree_shapes(dict(variables))
+    problem = shape_mismatch(want, got)
+    if problem is None:
+        return
+    wrong = [key for key in want if key in got and want[key] != got[key]]
+    if wrong and set(want) == set(got):
         # Shapes that change with the input size (a Dense on a flattened map) blame the spec, not the weights.
         bigger = _init_shapes(module, tuple(n + 8 for n in spec.input_size), name, size)
         if all(bigger.get(key) != want[key] for key in wrong):
             raise ModelDefinitionError(f"{name}: the module does not fit {size}: its variable {wrong[0]} would "
                                        f"have shape {want[wrong[0]]} there, the variables have {got[wrong[0]]}")
-        key = wrong[0]
-        raise WeightsFileError(f"{name}: variable {key} has shape {got[key]}, the module expects {want[key]}")
+    raise WeightsFileError(f"{name}: variables do not fit the module: {problem}")
 
 
 def _init_shapes(module, input_size, name: str, size: str) -> dict:
@@ -86,7 +81,7 @@ def _init_shapes(module, input_size, name: str, size: str) -> dict:
     except Exception as e:  # the user's module raises whatever it raises
         raise ModelDefinitionError(f"{name}: the module does not initialise on {size}: {type(e).__name__}: "
                                    f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    return {jax.tree_util.keystr(p): tuple(a.shape) for p, a in jax.tree_util.tree_flatten_with_path(expected)[0]}
+    return tree_shapes(expected)
 
 
 def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | None = None,

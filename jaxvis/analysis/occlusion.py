@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvis.errors import ConfigError, UnitError
+from jaxvis.net import probabilities
 from jaxvis.net_cache import per_architecture
 
 
@@ -53,18 +54,9 @@ def positions(h: int, w: int, size: int, stride: int) -> tuple[np.ndarray, tuple
     return corners, (len(ys), len(xs))
 
 
-def _probabilities_fn(net):
-    """blobs -> [B, classes] as ``net.probabilities`` computes them, without holding ``net``."""
-    prob_layer, class_layer = net.prob_layer, net.class_layer
-    if prob_layer is not None:
-        return lambda blobs: blobs[prob_layer]
-    return lambda blobs: jax.nn.softmax(blobs[class_layer], axis=-1)
-
-
 @per_architecture
 def _forward(net, layer: str, size: int):
-    forward = net.forward  # not net: the cache must not keep the network alive
-    probabilities = _probabilities_fn(net)
+    forward, definition = net.forward, net.definition  # not net: the cache must not keep the network alive
 
     def occlude(x, corner, fill):
         return jax.lax.dynamic_update_slice(x, fill, (corner[0], corner[1], 0))
@@ -74,7 +66,7 @@ def _forward(net, layer: str, size: int):
         blobs = forward(params, batch)
         fmap = blobs[layer][..., channel]
         total = fmap.reshape(fmap.shape[0], -1).sum(axis=1)
-        prob = probabilities(blobs)
+        prob = probabilities(definition, blobs)
         return total, prob[:, label], jnp.argmax(prob, axis=1)
 
     return jax.jit(fn)

@@ -236,6 +236,25 @@ def _holds(jaxpr, consts, zero_in, ties: bool) -> bool:
     return False
 
 
+def relu_equations(jaxpr) -> list[int]:
+    """Indices of the equations of ``jaxpr`` (its top level, a Jaxpr without
+    consts) that compute a ReLU, as ``with_relu_backward`` recognises one: a
+    max(x, 0), or a custom-derivative call of one input and one output of its
+    shape whose program is a ReLU (``jax.nn.relu``, ``flax.linen.relu``)."""
+    zeros = _zero_flags(jaxpr, [], [False] * len(jaxpr.invars))
+    found = []
+    for index, eqn in enumerate(jaxpr.eqns):
+        if _relu_operand(eqn, zeros) is not None:
+            found.append(index)
+        elif eqn.primitive.name in _CUSTOM and len(eqn.invars) == 1 and len(eqn.outvars) == 1:
+            inner, consts = _sub_jaxpr(eqn)
+            if (eqn.invars[0].aval.shape == eqn.outvars[0].aval.shape
+                    and _holds(inner, consts, [_is_zero(eqn.invars[0], zeros)], False)):
+                found.append(index)
+        _step_zeros(eqn, zeros)
+    return found
+
+
 def _control_holds_relu(eqn) -> bool:
     """Whether a cond/while/scan equation holds a ReLU in any of its branches or bodies."""
     for value in eqn.params.values():

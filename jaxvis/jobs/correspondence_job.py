@@ -21,12 +21,12 @@ import numpy as np
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis import workdir as wd
 from jaxvis.analysis import correspondence as C
 from jaxvis.analysis.sources import read_image
 from jaxvis.data import shapes
 from jaxvis.errors import ConfigError
 from jaxvis.jobs.gallery import page
-from jaxvis import workdir as wd
 
 
 def _generated_parts(config) -> dict[str, tuple[np.ndarray, list, list]]:

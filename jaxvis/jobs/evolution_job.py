@@ -16,13 +16,13 @@ import numpy as np
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis import workdir as wd
 from jaxvis.analysis import topk
 from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs.gallery import page
 from jaxvis.models.registry import get_model_def
 from jaxvis.render.grids import grid, save_png, stack_rows
-from jaxvis import workdir as wd
 from jaxvis.weights import checkpoint
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis import workdir as wd
 from jaxvis.analysis import invariance
 from jaxvis.data import shapes
 from jaxvis.errors import ConfigError
@@ -21,7 +22,6 @@ from jaxvis.jobs.gallery import page
 from jaxvis.render.colormaps import PALETTE
 from jaxvis.render.grids import grid, save_png
 from jaxvis.render.plots import line_chart
-from jaxvis import workdir as wd
 
 
 def _sweep_values(config) -> dict[str, np.ndarray]:

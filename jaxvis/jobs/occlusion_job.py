@@ -21,6 +21,7 @@ import numpy as np
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis import workdir as wd
 from jaxvis.analysis import sources
 from jaxvis.analysis.occlusion import FILLS, occlusion_maps
 from jaxvis.analysis.sources import GeneratedImages
@@ -28,7 +29,6 @@ from jaxvis.jobs import chunked, hosts
 from jaxvis.jobs.gallery import page
 from jaxvis.render import colormaps
 from jaxvis.render.grids import grid, save_png
-from jaxvis import workdir as wd
 
 
 def _image_dir(workdir: str, i: int) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis import workdir as wd
 from jaxvis.errors import ConfigError
 from jaxvis.jobs import chunked, hosts, search_gallery
 from jaxvis.optimize.presets import preset as load_preset
@@ -33,7 +34,6 @@ from jaxvis.optimize.units import parse_unit
 from jaxvis.optimize.visualization import restart_keys, run_layer, scale_lr
 from jaxvis.render.grids import save_png
 from jaxvis.search import sampling, scores
-from jaxvis import workdir as wd
 
 REFERENCES = ("row1", "row2", "row3", "row4")
 

@@ -33,6 +33,7 @@ from absl import logging
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis import workdir as wd
 from jaxvis.analysis import sources, topk
 from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.data import shapes
@@ -40,7 +41,6 @@ from jaxvis.jobs import chunked, hosts, topk_gallery
 from jaxvis.jobs.paths import topk_unit_dir
 from jaxvis.ops.backward import RELU_MODES
 from jaxvis.render.grids import grid, save_png
-from jaxvis import workdir as wd
 
 STATE = "topk_state.npz"
 

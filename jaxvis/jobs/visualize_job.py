@@ -30,13 +30,14 @@ import numpy as np
 import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
+from jaxvis import workdir as wd
 from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs import chunked, gallery, hosts
 from jaxvis.jobs.paths import blob_file_name, visualize_unit_dir
 from jaxvis.optimize.presets import label as preset_label
 from jaxvis.optimize.presets import preset as load_preset
+from jaxvis.optimize.visualization import has_crops
 from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
-from jaxvis import workdir as wd
 
 
 def job_config(**fields) -> ml_collections.ConfigDict:
@@ -165,7 +166,8 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
 
     def cost(chunk):  # pixels the objective is computed on, per step
         info = net.layer(chunk["layer"])
-        side = min(info.rf_size or 10**9, max(net.definition.input_shape[:2]))
+        whole = max(net.definition.input_shape[:2])
+        side = min(info.rf_size, whole) if has_crops(net) and info.rf_size else whole
         return len(chunk["channels"]) * config.restarts * steps[chunk["preset_name"]] * side * side
 
     info = chunked.run(workdir, chunks, run_chunk, cost, units=lambda c: len(c["channels"]))

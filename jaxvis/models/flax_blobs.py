@@ -60,36 +60,20 @@ def _scope(eqn, top: str) -> str:
     return "/".join(parts)
 
 
-def _is_relu_call(eqn, zeros) -> bool:
-    """A max(x, 0) equation, or a custom-derivative call (``jax.nn.relu``) of
-    one input and one output of its shape whose program is a ReLU."""
-    if substitute._relu_operand(eqn, zeros) is not None:
-        return True
-    if eqn.primitive.name not in substitute._CUSTOM or len(eqn.invars) != 1 or len(eqn.outvars) != 1:
-        return False
-    inner, consts = substitute._sub_jaxpr(eqn)
-    return (eqn.invars[0].aval.shape == eqn.outvars[0].aval.shape
-            and substitute._holds(inner, consts, [substitute._is_zero(eqn.invars[0], zeros)], False))
-
-
-def _blob_order(jaxpr, names, outvars, top):
-    """-> [(name, atom)] of the captured leaves and the ReLU outputs, forward order."""
-    produced = {}
-    relus = []
-    zeros = substitute._zero_flags(jaxpr, [], [False] * len(jaxpr.invars))
+def _blob_order(jaxpr, names, top):
+    """-> [(name, atom)] of the captured leaves (jaxpr's outputs, named
+    ``names``) and the ReLU outputs, in forward order."""
+    produced = {v: index for index, eqn in enumerate(jaxpr.eqns) for v in eqn.outvars}
     counts = collections.Counter()
-    for index, eqn in enumerate(jaxpr.eqns):
-        for v in eqn.outvars:
-            produced[v] = index
-        if _is_relu_call(eqn, zeros):
-            scope = _scope(eqn, top)
-            n = counts[scope]
-            counts[scope] += 1
-            relus.append(((index, 0, 0), "/".join(filter(None, [scope, "relu" if n == 0 else f"relu_{n}"])),
-                          eqn.outvars[0]))
-        substitute._step_zeros(eqn, zeros)
-    entries = list(relus)
-    for name, var in zip(names, outvars):
+    entries = []
+    for index in substitute.relu_equations(jaxpr):
+        eqn = jaxpr.eqns[index]
+        scope = _scope(eqn, top)
+        n = counts[scope]
+        counts[scope] += 1
+        entries.append(((index, 0, 0), "/".join(filter(None, [scope, "relu" if n == 0 else f"relu_{n}"])),
+                        eqn.outvars[0]))
+    for name, var in zip(names, jaxpr.outvars):
         index = -1 if isinstance(var, jex_core.Literal) else produced.get(var, -1)
         entries.append(((index, 1, -name.count("/")), name, var))
     entries.sort(key=lambda e: e[0])
@@ -124,21 +108,14 @@ def flax_blobs(module: nn.Module):
     def apply(variables, x):
         closed, shapes = jax.make_jaxpr(captured, return_shape=True)(variables, x)
         names = _captured_names(shapes)
-        jaxpr = closed.jaxpr
-        order = _blob_order(jaxpr, names, jaxpr.outvars, top)
+        order = _blob_order(closed.jaxpr, names, top)
         for name, _ in order:
             kinds.setdefault(name, "relu" if name not in names else "output")
-        env = dict(zip(jaxpr.constvars, closed.consts))
-        env.update(zip(jaxpr.invars, jax.tree.leaves((variables, x))))
-        for eqn in jaxpr.eqns:
-            env.update(zip(eqn.outvars, substitute._bind(eqn, lambda a: a.val if isinstance(a, jex_core.Literal)
-                                                        else env[a])))
-        blobs = {}
-        for name, var in order:
-            value = var.val if isinstance(var, jex_core.Literal) else env[var]
-            if np.ndim(value) in (2, 4) and np.shape(value)[0] == x.shape[0]:
-                blobs[name] = value
-        return blobs
+        # The same program with the blobs as its outputs, evaluated as it is.
+        program = jex_core.ClosedJaxpr(closed.jaxpr.replace(outvars=[var for _, var in order]), closed.consts)
+        values = jex_core.jaxpr_as_fun(program)(*jax.tree.leaves((variables, x)))
+        return {name: value for (name, _), value in zip(order, values)
+                if np.ndim(value) in (2, 4) and np.shape(value)[0] == x.shape[0]}
 
     return apply, kinds
 

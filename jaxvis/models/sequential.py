@@ -14,9 +14,9 @@ import jax
 
 from jaxvis import ops
 from jaxvis.errors import ConfigError, ModelDefinitionError
+from jaxvis.models import layers as L
 from jaxvis.ops import backward
 from jaxvis.ops.conv import check_group_impl
-from jaxvis.models import layers as L
 
 # He-normal (fan-in) keeps activations of a random network O(1) through depth.
 _KERNEL_INIT = nn.initializers.variance_scaling(2.0, "fan_in", "normal")

@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxvis import sharding
 from jaxvis.errors import ConfigError
 from jaxvis.optimize import regularizers as R
-from jaxvis import sharding
 from jaxvis.optimize.ascent import LR_POLICIES, START_IMAGES, Theta, Units, ascend, start_images
 from jaxvis.optimize.crop import plan_crop
 from jaxvis.optimize.presets import preset as load_preset
@@ -93,6 +93,12 @@ def check_settings(settings: dict) -> None:
         raise ConfigError(f"blur_width must be >= 0, got {settings['blur_width']!r}")
 
 
+def has_crops(net) -> bool:
+    """Whether the ascent can use receptive-field crops: they need the layer
+    tuple of a sequential network (crop.py)."""
+    return net.definition.layers is not None
+
+
 def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps: int | None = None,
               use_crops: bool = True):
     """Low-level batched run for one layer: every argument is a per-element
@@ -111,9 +117,8 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
     x0 = jax.vmap(lambda k, s: start_images(k, s, shape, mean, spec.scale, std))(keys, jnp.asarray(start))
     lower, upper = (jnp.asarray(b) for b in valid_bounds(spec))
     units = Units(jnp.asarray(channels, jnp.int32), jnp.asarray(ys, jnp.int32), jnp.asarray(xs, jnp.int32))
-    sequential = net.definition.layers is not None  # crops need the layer tuple (crop.py)
     plan, y0, cx0 = (plan_crop(net.layer(layer), ys, xs, shape[:2], net.definition.layers)
-                     if use_crops and sequential else (None, ys, xs))
+                     if use_crops and has_crops(net) else (None, ys, xs))
     corner = (jnp.asarray(y0, jnp.int32), jnp.asarray(cx0, jnp.int32)) if plan else None
     per_element, shared = (x0, units, theta, corner), (net.params, lower, upper)
     mesh = sharding.local_mesh()

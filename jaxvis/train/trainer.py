@@ -23,13 +23,13 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from jaxvis import config_checks as checks
+from jaxvis import sharding
+from jaxvis import workdir as wd
 from jaxvis.data import shapes
 from jaxvis.data.preprocess import preprocess
 from jaxvis.errors import ArchitectureMismatchError, ConfigError
 from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.net import first_parametric_layer, init_params, input_std
-from jaxvis import sharding
-from jaxvis import workdir as wd
 from jaxvis.weights import checkpoint
 
 

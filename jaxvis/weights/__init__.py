@@ -31,22 +31,33 @@ def check_param_shapes(params: dict, expected: dict, source: str) -> None:
         raise ArchitectureMismatchError(f"{source}: unexpected layer(s) {', '.join(extra)}")
 
 
+def tree_shapes(tree) -> dict[str, tuple[int, ...]]:
+    """{path (``jax.tree_util.keystr``): shape} of every leaf of a pytree of
+    arrays or ``jax.ShapeDtypeStruct``s."""
+    import jax
+
+    return {jax.tree_util.keystr(p): tuple(np.shape(a)) for p, a in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def shape_mismatch(want: dict, got: dict) -> str | None:
+    """How ``got`` differs from ``want`` (both ``tree_shapes``): its missing and
+    unexpected paths (six of each at most), else the first path of another
+    shape; None when they agree."""
+    differences = (("missing", sorted(set(want) - set(got))), ("unexpected", sorted(set(got) - set(want))))
+    listed = [f"{what} {', '.join(keys[:6])}{f' and {len(keys) - 6} more' if len(keys) > 6 else ''}"
+              for what, keys in differences if keys]
+    if listed:
+        return "; ".join(listed)
+    return next((f"{key} has shape {got[key]}, the network expects {shape}"
+                 for key, shape in want.items() if got[key] != shape), None)
+
+
 def check_tree_shapes(params, expected, source: str) -> None:
     """expected: a pytree of arrays or ShapeDtypeStructs; params must have the
     same entries (listed when missing or unexpected) of the same shapes."""
-    import jax
-
-    def shapes(tree):
-        return {jax.tree_util.keystr(p): tuple(np.shape(a)) for p, a in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-    want, got = shapes(expected), shapes(params)
-    for what, keys in (("missing", sorted(set(want) - set(got))), ("unexpected", sorted(set(got) - set(want)))):
-        if keys:
-            raise ArchitectureMismatchError(f"{source}: {what} weights {', '.join(keys[:6])}"
-                                            f"{f' and {len(keys) - 6} more' if len(keys) > 6 else ''}")
-    for key, shape in want.items():
-        if got[key] != shape:
-            raise ArchitectureMismatchError(f"{source}: {key} has shape {got[key]}, expected {shape}")
+    problem = shape_mismatch(tree_shapes(expected), tree_shapes(params))
+    if problem:
+        raise ArchitectureMismatchError(f"{source}: {problem}")
 
 
 def load_params(definition: ModelDef, weights: str | os.PathLike, prototxt=None) -> dict:

@@ -84,14 +84,14 @@ def reference(mode, model, tx, target) -> np.ndarray:
     return out.detach().numpy().transpose(0, 2, 3, 1)
 
 
-def unit_projection_errors(net, params64, x, cut, layers: dict, channel: int, mode: str,
-                           hooked: str) -> dict[str, float]:
-    """{layer: relative error} of jaxvis's float64 projection of ``channel``
-    against the reference's, for each layer of ``layers`` ({layer: (y, x) to
-    seed at, or None: an fc unit seeded with 1}); ``cut(layer)`` is the
-    reference network cut at that blob. At ``hooked`` (a map layer), checks
-    that Captum's ReLU hooks took effect in deconv and guided modes (their
-    projection is not plain autograd's)."""
+def assert_unit_projections_match(net, params64, x, cut, layers: dict, channel: int, mode: str, hooked: str,
+                                  tol: float) -> None:
+    """jaxvis's float64 projection of ``channel`` is within ``tol`` (relative)
+    of the reference's at each layer of ``layers`` ({layer: (y, x) to seed at,
+    or None: an fc unit seeded with 1}); ``cut(layer)`` is the reference
+    network cut at that blob. At ``hooked`` (a map layer), Captum's ReLU hooks
+    must have taken effect in deconv and guided modes (their projection is
+    not plain autograd's)."""
     from tests.conftest import rel_err
 
     tx = torch_input(x, torch.float64)
@@ -109,4 +109,16 @@ def unit_projection_errors(net, params64, x, cut, layers: dict, channel: int, mo
         errors[layer] = rel_err(ours, theirs)
         if mode != "backprop" and layer == hooked:
             assert rel_err(theirs, reference("backprop", cut(layer), tx, target)) > 1e-2, (layer, mode)
-    return errors
+    bad = {k: v for k, v in errors.items() if not v <= tol}
+    assert not bad, f"{net.name} {mode} projections differ from the reference beyond {tol}: {bad}"
+
+
+def assert_own_activation_projection_matches(net, params64, x, model, layer: str, channel: int, tol: float) -> None:
+    """The deconv of ``layer``'s whole ``channel`` seeded with its own
+    activation is within ``tol`` of Captum's on ``model`` (cut at the layer)."""
+    from tests.conftest import rel_err
+
+    ours = projection64(net, params64, x, layer, channel, "deconv")
+    theirs = reference("deconv", OwnActivation(model, channel), torch_input(x, torch.float64), None)
+    assert np.abs(theirs).max() > 0
+    assert rel_err(ours, theirs) <= tol

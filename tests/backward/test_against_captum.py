@@ -18,8 +18,7 @@ import torch
 
 import jaxvis
 from jaxvis.weights.layout import params_from_source_layout
-from tests.backward.captum_reference import (OwnActivation, Until, float64_params, projection64, reference,
-                                              torch_input)
+from tests.backward.captum_reference import OwnActivation, Until, float64_params, projection64, reference, torch_input
 from tests.conftest import rel_err
 from tests.reference import torch_nets
 

@@ -36,8 +36,14 @@ import pytest
 import torch
 
 import jaxvis
-from tests.backward.captum_reference import (OwnActivation, Until, float64_params, projection64, reference,
-                                              torch_input, unit_projection_errors)
+from tests.backward.captum_reference import (
+    Until,
+    assert_own_activation_projection_matches,
+    assert_unit_projections_match,
+    float64_params,
+    reference,
+    torch_input,
+)
 from tests.conftest import rel_err
 from tests.reference import torchvision_nets as tvn
 
@@ -120,18 +126,13 @@ def test_port_computes_in_float64(pair):
 @pytest.mark.parametrize("mode", ["deconv", "guided", "backprop"])
 def test_unit_projection_matches_reference(pair, mode):
     net, params, ref, x = pair
-    errors = unit_projection_errors(net, params, x, lambda layer: _until(ref, layer), LAYERS, CHANNEL, mode,
-                                    hooked="layer1")
-    bad = {k: v for k, v in errors.items() if not v <= TOL}
-    assert not bad, f"ResNet-50 {mode} projections differ from the reference beyond {TOL}: {bad}"
+    assert_unit_projections_match(net, params, x, lambda layer: _until(ref, layer), LAYERS, CHANNEL, mode,
+                                  hooked="layer1", tol=TOL)
 
 
 def test_channel_map_seeded_with_its_activation(pair):
     net, params, ref, x = pair
-    ours = projection64(net, params, x, "layer4", CHANNEL, "deconv")
-    theirs = reference("deconv", OwnActivation(_until(ref, "layer4"), CHANNEL), torch_input(x, torch.float64), None)
-    assert np.abs(theirs).max() > 0
-    assert rel_err(ours, theirs) <= TOL
+    assert_own_activation_projection_matches(net, params, x, _until(ref, "layer4"), "layer4", CHANNEL, TOL)
 
 
 def test_captum_handles_the_shared_relu(pair):

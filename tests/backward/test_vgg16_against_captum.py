@@ -22,14 +22,16 @@ float64 reference and one float64 jaxvis parameter tree.
 
 import gc
 
-import numpy as np
 import pytest
 import torch
 
 import jaxvis
-from tests.backward.captum_reference import (OwnActivation, Until, float64_params, projection64, reference,
-                                              torch_input, unit_projection_errors)
-from tests.conftest import rel_err
+from tests.backward.captum_reference import (
+    Until,
+    assert_own_activation_projection_matches,
+    assert_unit_projections_match,
+    float64_params,
+)
 from tests.reference import torchvision_nets as tvn
 
 TOL = 1e-4
@@ -67,15 +69,10 @@ def pair(tmp_path_factory):
 @pytest.mark.parametrize("mode", ["deconv", "guided", "backprop"])
 def test_unit_projection_matches_reference(pair, mode):
     net, params, ref, x = pair
-    errors = unit_projection_errors(net, params, x, lambda layer: _until(ref, layer), LAYERS, CHANNEL, mode,
-                                    hooked="conv2_2")
-    bad = {k: v for k, v in errors.items() if not v <= TOL}
-    assert not bad, f"VGG16 {mode} projections differ from the reference beyond {TOL}: {bad}"
+    assert_unit_projections_match(net, params, x, lambda layer: _until(ref, layer), LAYERS, CHANNEL, mode,
+                                  hooked="conv2_2", tol=TOL)
 
 
 def test_channel_map_seeded_with_its_activation(pair):
     net, params, ref, x = pair
-    ours = projection64(net, params, x, "conv5_3", 11, "deconv")
-    theirs = reference("deconv", OwnActivation(_until(ref, "conv5_3"), 11), torch_input(x, torch.float64), None)
-    assert np.abs(theirs).max() > 0
-    assert rel_err(ours, theirs) <= TOL
+    assert_own_activation_projection_matches(net, params, x, _until(ref, "conv5_3"), "conv5_3", 11, TOL)

@@ -18,10 +18,10 @@ import gc
 
 import jax
 import numpy as np
-import jaxvis
 import pytest
 import torch
 
+import jaxvis
 from jaxvis.errors import WeightsFileError
 from jaxvis.models import torchvision_resnet50 as tr
 from jaxvis.weights.torch_state import read_state_dict

@@ -133,10 +133,9 @@ def test_crop_path_is_taken_and_does_not_recompile(demo, monkeypatch):
     conv2 5x5/1 pad 2): 15 px, 2 px apart, unit 0 from pixel -6, a multiple of the
     stride, so units 3..27 (field inside the 64-px image) run on crops, cone only."""
 
+    from jaxvis.optimize import visualization as V
     from jaxvis.optimize.ascent import ascent_step
     from jaxvis.optimize.crop import CropPlan
-
-    from jaxvis.optimize import visualization as V
     crops, real_ascend = [], V.ascend
 
     def spy(*args, **kwargs):

@@ -77,7 +77,8 @@ def one_epoch(tmp_path_factory):
 
 
 def test_workdir_refuses_other_config_or_architecture(tmp_path, one_epoch):
-    import json, shutil
+    import json
+    import shutil
     shutil.copytree(one_epoch[1], tmp_path / "w")
     with pytest.raises(JaxvisError, match=r"different config \(learning_rate: 0.001 -> 0.002\)"):
         trainer.train_and_evaluate(tiny_config(epochs=1, export_epochs=(1,), learning_rate=2e-3), str(tmp_path / "w"))
