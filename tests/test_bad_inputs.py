@@ -440,7 +440,9 @@ def _one_line_error(result, prefix):
     (["inspect", "--model=resnet9000"], "jaxvis inspect: error: ", ["'resnet9000'", "known models"]),
     (["convert", "--model=demo", f"--weights={DEMO_WEIGHTS}"], "jaxvis convert: error: ",
      ["--out", "taken.txt", "is a file"]),
-], ids=["topk-mode", "inspect-unknown-model", "convert-out-is-a-file"])
+    (["live", "--topk=/no/such/workdir"], "jaxvis live: error: ", ["--topk", "'/no/such/workdir'", "not a folder"]),
+    (["live", "--port=70000"], "jaxvis live: error: ", ["--port", "1..65535", "70000"]),
+], ids=["topk-mode", "inspect-unknown-model", "convert-out-is-a-file", "live-topk-missing", "live-bad-port"])
 def test_command_line_prints_one_line_and_exits_1(tmp_path, args, prefix, needles):
     if args[0] == "topk":
         args = [*args, f"--workdir={tmp_path / 'w'}"]

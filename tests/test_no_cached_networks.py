@@ -12,6 +12,7 @@ import jaxvis
 from jaxvis.analysis import topk
 from jaxvis.analysis.occlusion import occlusion_maps
 from jaxvis.data import shapes
+from jaxvis.live.frame import Selection, run_frame
 
 USES = {
     "project": lambda net, x: jaxvis.project(net, x, "conv3", 2, at=(4, 5)),
@@ -22,6 +23,7 @@ USES = {
     "occlusion_maps": lambda net, x: occlusion_maps(net, x[0], label=0, size=32, stride=32, layer="conv5"),
     "visualize": lambda net, x: jaxvis.visualize(net, [("conv2", 1), ("fc8", 2)], restarts=1, steps=2),
     "blobs": lambda net, x: net.blobs(x, until="conv2"),
+    "live_frame": lambda net, x: run_frame(net, x, Selection("conv3", 2, mode="guided")),
 }
 
 

@@ -32,35 +32,60 @@ from jaxvis.optimize.units import check_channels, check_locations
 SEEDS = ("activation", "ones")
 
 
-def projection_fn(net, layer: str, mode: str = "deconv", lrn: str = "true", seed_with: str = "activation",
-                  located: bool = False):
-    """A pure function (params, x [B,H,W,C], channel [B], yx [B, 2]) -> [B,H,W,C]
-    for ``jax.jit``/``vmap``. ``located``: seed 1 at yx; else the seed of
-    ``seed_with`` over the whole channel (yx is ignored)."""
+def check_projection(net, mode: str, lrn: str = "true", seed_with: str = "activation") -> None:
+    """ConfigError naming the first projection setting outside its allowed values."""
     for name, value, allowed in (("mode", mode, RELU_MODES), ("lrn", lrn, LRN_MODES), ("seed_with", seed_with, SEEDS)):
         if value not in allowed:
             raise ConfigError(f"unknown projection {name} {value!r}; expected one of {', '.join(allowed)}")
     if lrn != "true" and net.definition.layers is None:
         raise ConfigError(f"lrn={lrn!r} applies to the LRN layers of a zoo network; {net.name} has none")
-    forward = net.definition.forward(net.group_impl, lrn_backward=lrn)  # LRN as a declared rule, same numbers
-    spatial = net.layer(layer).spatial
-    what = f"blob {layer!r} of {net.name}"
 
-    def project_batch(params, x, channel, yx):
+
+def pullback_fn(net, layer: str, mode: str = "deconv", lrn: str = "true"):
+    """A pure function (params, x [B,H,W,C]) -> (the layer's blob, pullback):
+    the forward to ``layer`` with ``mode``'s ReLU rule, and the function taking
+    a seed of the blob's shape to its projection (a pytree: it can leave and
+    enter ``jax.jit``, which is how the live view times forward and backward)."""
+    check_projection(net, mode, lrn)
+    forward = net.definition.forward(net.group_impl, lrn_backward=lrn)  # LRN as a declared rule, same numbers
+    what = f"blob {layer!r} of {net.name}"
+    net.layer(layer)
+
+    def forward_with_pullback(params, x):
         def blob(x):
             return forward(params, x, until=layer)[layer]
 
-        out, pullback = jax.vjp(with_relu_backward(blob, mode, what=what), x)
-        pick = jax.nn.one_hot(channel, out.shape[-1], dtype=out.dtype)  # [B, C]
-        if spatial:
-            pick = pick[:, None, None, :]
-        if located:
-            rows = jax.nn.one_hot(yx[:, 0], out.shape[1], dtype=out.dtype)
-            cols = jax.nn.one_hot(yx[:, 1], out.shape[2], dtype=out.dtype)
-            seed = pick * rows[:, :, None, None] * cols[:, None, :, None]
-        else:
-            seed = pick * (out if seed_with == "activation" else jnp.ones_like(out))
-        return pullback(seed)[0]
+        return jax.vjp(with_relu_backward(blob, mode, what=what), x)
+
+    return forward_with_pullback
+
+
+def seed(out, channel, yx, located, seed_with: str = "activation"):
+    """The seed of a projection from blob ``out`` ([B,h,w,C] or [B,C]): 1 at
+    (channel[b], yx[b]) where ``located`` (a bool, traced or not), else
+    channel[b]'s whole map weighted by ``seed_with`` (its own activation, or ones)."""
+    pick = jax.nn.one_hot(channel, out.shape[-1], dtype=out.dtype)  # [B, C]
+    if out.ndim == 2:
+        return pick * (out if seed_with == "activation" else jnp.ones_like(out))
+    pick = pick[:, None, None, :]
+    rows = jax.nn.one_hot(yx[:, 0], out.shape[1], dtype=out.dtype)
+    cols = jax.nn.one_hot(yx[:, 1], out.shape[2], dtype=out.dtype)
+    at = pick * rows[:, :, None, None] * cols[:, None, :, None]
+    whole = pick * (out if seed_with == "activation" else jnp.ones_like(out))
+    return jnp.where(located, at, whole)
+
+
+def projection_fn(net, layer: str, mode: str = "deconv", lrn: str = "true", seed_with: str = "activation",
+                  located: bool = False):
+    """A pure function (params, x [B,H,W,C], channel [B], yx [B, 2]) -> [B,H,W,C]
+    for ``jax.jit``/``vmap``. ``located``: seed 1 at yx; else the seed of
+    ``seed_with`` over the whole channel (yx is ignored)."""
+    check_projection(net, mode, lrn, seed_with)
+    forward_with_pullback = pullback_fn(net, layer, mode, lrn)
+
+    def project_batch(params, x, channel, yx):
+        out, pullback = forward_with_pullback(params, x)
+        return pullback(seed(out, channel, yx, located, seed_with))[0]
 
     return project_batch
 

@@ -5,7 +5,7 @@ and stride in input pixels, parameter count. With --weights, loads and checks
 them against the architecture first.
 """
 
-from absl import flags
+from absl import flags, logging
 
 from jaxvis.cli.errors import user_errors
 
@@ -20,6 +20,7 @@ _LIST = flags.DEFINE_bool("list", False, "list the known model names and exit")
 def main(argv):
     if len(argv) > 1:
         raise SystemExit(f"jaxvis inspect: unexpected arguments {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # orbax logs a dozen INFO lines per checkpoint read
     from jaxvis.models import get_model_def, model_names
     from jaxvis.models.plugin import is_plugin_path
     from jaxvis.models.summary import format_table

@@ -18,6 +18,7 @@ COMMANDS = {
     "correspondence": ("jaxvis.cli.correspondence_cmd", "Zeiler & Fergus's part correspondence (Table 1)"),
     "evolution": ("jaxvis.cli.evolution_cmd", "feature evolution across training checkpoints, conv1 filters"),
     "search": ("jaxvis.cli.search_cmd", "random search of the regularization hyperparameters, with a review gallery"),
+    "live": ("jaxvis.cli.live_cmd", "the live view in the browser: a layer responding to a webcam, image or video"),
 }
 
 

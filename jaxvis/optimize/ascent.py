@@ -139,12 +139,15 @@ def ascend(
     radius: int,
     crop=None,
     crop_corner: tuple[jax.Array, jax.Array] | None = None,
+    observe=None,
 ) -> AscentOutput:
     """apply_fn(params, x, until) -> blobs (hashable, e.g. Net.apply); x0: [N, H, W, C];
     lower/upper: valid-range bounds broadcastable to x; radius: static blur
     kernel half-size >= every element's own (R.blur_radius(max width)).
     crop: an optional CropPlan (see crop.py) with per-element ``crop_corner``
     (y0, x0): the objective is then computed on receptive-field crops, exactly.
+    observe: an optional ``observe(t, x_t)`` called after step t with the
+    batch's current images (the live view streams them; it may raise to stop).
 
     The steps are dispatched from Python, one compiled ``ascent_step`` each
     (asynchronously: the host never waits inside the loop). A ``lax.scan``
@@ -162,6 +165,8 @@ def ascend(
         carry, trace, final = ascent_step(apply_fn, params, carry, jnp.int32(t), units, theta, lower, upper,
                                           crop_corner, **statics)
         traces.append(trace)
+        if observe is not None and t < max_steps:
+            observe(t + 1, carry[0])
     x, best_x, best_val, best_step, failed = carry
     better = (failed < 0) & jnp.isfinite(final) & (final > best_val)
     best_x = jnp.where(_per_pixel(better), x, best_x)

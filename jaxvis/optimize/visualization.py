@@ -100,11 +100,12 @@ def has_crops(net) -> bool:
 
 
 def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps: int | None = None,
-              use_crops: bool = True):
+              use_crops: bool = True, observe=None):
     """Low-level batched run for one layer: every argument is a per-element
     array [N] (settings values may be scalars). Returns an AscentOutput of numpy
     arrays. ``use_crops``: compute the objective on receptive-field crops when
-    that is exact (crop.py); False forces the whole image."""
+    that is exact (crop.py); False forces the whole image. ``observe``: see
+    ``ascent.ascend`` (it sees the padded batch when several devices share it)."""
     n = len(channels)
     check_settings(settings)
     theta, start = theta_arrays(settings, n)
@@ -128,7 +129,7 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
     (x0, units, theta, corner), (params, lower, upper) = per_element, shared
     out = ascend(net.forward, params, x0, units, theta, lower, upper, layer=layer,
                  spatial=net.layer(layer).spatial, max_steps=max_steps, radius=radius,
-                 crop=plan, crop_corner=corner)
+                 crop=plan, crop_corner=corner, observe=observe)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)
 
 

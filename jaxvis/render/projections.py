@@ -5,6 +5,9 @@ uint8 pictures: ``raw`` (signed, 0 -> grey, scaled by max |v|, RGB),
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -14,6 +17,12 @@ from jaxvis.optimize.regularizers import blur_radius, gaussian_blur
 RENDERINGS = ("raw", "gray", "norm", "normblur")
 CHANNEL_ORDERS = ("BGR", "RGB")
 NORMBLUR_SIGMA = 4.0
+
+
+@functools.partial(jax.jit, static_argnames="radius")
+def _blur(norms, sigma, radius):
+    """The normblur blur of a batch of norms [B, H, W], compiled once per size."""
+    return jax.vmap(lambda n: gaussian_blur(n[..., None], sigma, radius)[..., 0])(norms)
 
 
 def _minmax(v: np.ndarray) -> np.ndarray:
@@ -53,8 +62,6 @@ def render_projection(projection, how: str = "raw", channel_order: str = "BGR") 
     else:  # norm, normblur
         norm = np.sqrt(np.sum(v * v, axis=-1))
         if how == "normblur":
-            radius = blur_radius(NORMBLUR_SIGMA)
-            norm = np.stack([np.asarray(gaussian_blur(jnp.asarray(n[..., None]), NORMBLUR_SIGMA, radius))[..., 0]
-                             for n in norm])
+            norm = np.asarray(_blur(jnp.asarray(norm), NORMBLUR_SIGMA, blur_radius(NORMBLUR_SIGMA)))
         out = _minmax(norm)
     return out[0] if single else out
