@@ -34,7 +34,6 @@ import dataclasses
 import io
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -56,7 +55,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import jaxvis  # noqa: E402
 from jaxvis.data import shapes  # noqa: E402
 from jaxvis.live.inputs import HELD_OUT_SEED  # noqa: E402
-from jaxvis.live.server import make_app, server_config  # noqa: E402
+from jaxvis.live.server import listening_socket, make_app, server_config  # noqa: E402
 from jaxvis.live.session import unpacked  # noqa: E402
 from jaxvis.weights.layout import params_from_source_layout  # noqa: E402
 from tests.backward.captum_reference import OwnActivation, Until  # noqa: E402
@@ -202,8 +201,7 @@ def timed(step, frames: list[bytes], warmup: int, count: int, seconds: float) ->
 def serving(net, deflate: bool):
     """``ws://`` URL of ``make_app(net)`` served by uvicorn in a background thread,
     configured as ``jaxvis live`` does, permessage-deflate accepted when ``deflate``."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(server_config(make_app(net), "127.0.0.1", port, ws_per_message_deflate=deflate))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

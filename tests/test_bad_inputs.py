@@ -5,6 +5,7 @@ or a workdir is written; the command line prints the same message as one
 line and exits with status 1."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -432,6 +433,15 @@ def _one_line_error(result, prefix):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(prefix), result.stderr[-2000:]
     return lines[0]
+
+
+def test_live_on_a_port_in_use_prints_one_line_and_exits_1():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _one_line_error(_cli("live", f"--port={port}"), "jaxvis live: error: ")
+    assert f"127.0.0.1:{port}" in line and "--port" in line, line
 
 
 @pytest.mark.parametrize("args,prefix,needles", [

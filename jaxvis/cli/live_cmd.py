@@ -35,7 +35,7 @@ def main(argv):
     import uvicorn
 
     from jaxvis.errors import ConfigError
-    from jaxvis.live.server import make_app, server_config
+    from jaxvis.live.server import listening_socket, make_app, server_config
     from jaxvis.live.unit_files import check_workdir
     from jaxvis.loading import load_model
 
@@ -48,10 +48,11 @@ def main(argv):
     limit = int(_MAX_UPLOAD_MB.value * 1024 * 1024)
     net = load_model(_MODEL.value, _WEIGHTS.value)
     app = make_app(net, topk=_TOPK.value, optimized=_OPTIMIZED.value, images=_IMAGES.value, max_upload_bytes=limit)
+    sock = listening_socket(_HOST.value, _PORT.value)  # a port in use fails here, before the URL is printed
     if _HOST.value not in ("127.0.0.1", "localhost", "::1"):
         print(f"jaxvis live: listening on {_HOST.value}, not only this machine: anyone who can reach it sees the "
               "network, the pictures of --topk/--optimized, and can send it images")
     host = f"[{_HOST.value}]" if ":" in _HOST.value else _HOST.value
     print(f"jaxvis live: {net.name} at http://{host}:{_PORT.value}/  (press h on the page for the keys; "
           "Ctrl-C stops)", flush=True)
-    uvicorn.Server(server_config(app, _HOST.value, _PORT.value, limit)).run()
+    uvicorn.Server(server_config(app, _HOST.value, _PORT.value, limit)).run(sockets=[sock])

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import threading
 
 from starlette.applications import Starlette
@@ -61,6 +62,21 @@ class _Client:
                 await self.websocket.send_json(message)
             except (WebSocketDisconnect, RuntimeError, OSError):
                 self.closed = True
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port) for uvicorn (``Server.run(sockets=[...])``),
+    or a ConfigError naming the address when it cannot be had (in use, not
+    this machine's); port 0 takes a free port (``getsockname()`` tells which)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port or --host") \
+            from None
+    return sock
 
 
 def server_config(app, host: str, port: int, max_upload_bytes: int = MAX_UPLOAD_BYTES, **overrides):

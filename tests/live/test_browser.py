@@ -15,7 +15,6 @@ import hashlib
 import io
 import os
 import re
-import socket
 import threading
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 import jaxvis
 from jaxvis.data import shapes
-from jaxvis.live.server import make_app, server_config
+from jaxvis.live.server import listening_socket, make_app, server_config
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -130,9 +129,7 @@ def webcam_video(net, tmp_path_factory):
 @pytest.fixture(scope="module")
 def live_url(net):
     """The live server on 127.0.0.1, a free port, in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)  # as `jaxvis live` binds, on a free port
     port = sock.getsockname()[1]
     server = uvicorn.Server(server_config(make_app(net), "127.0.0.1", port))  # as `jaxvis live` serves it
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="jaxvis-live-test", daemon=True)
