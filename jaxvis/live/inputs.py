@@ -52,12 +52,12 @@ def decode_image(data: bytes, limit: int = MAX_UPLOAD_BYTES, what: str = "upload
                     raise InputImageError(f"the {what} is {im.width}x{im.height} pixels; the limit is "
                                           f"{MAX_PIXELS:,} pixels")
                 return np.asarray(im.convert("RGB"))
+    except InputImageError:
+        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise InputImageError(f"the {what} has more than {MAX_PIXELS:,} pixels, the limit "
                               "(Pillow's decompression-bomb check)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        if isinstance(e, InputImageError):
-            raise
         raise InputImageError(f"the {what} is not an image Pillow can read ({len(data)} bytes; "
                               f"{e.__class__.__name__}); expected PNG, JPEG, GIF, BMP or WebP") from None
 

@@ -101,7 +101,7 @@ def make_app(net, topk: str | None = None, optimized: str | None = None, images:
              "optimized": unit_files.check_workdir(optimized, "optimized")}
     folder = Folder(images, net) if images else None
     generated = Generated()
-    info = S.info_message(net, roots, len(folder) if folder else 0, True, max_upload_bytes)
+    info = S.info_message(net, roots, len(folder) if folder else 0, max_upload_bytes)
 
     async def page(request):
         return FileResponse(os.path.join(STATIC, "index.html"))

@@ -73,7 +73,7 @@ def class_name(net, index: int) -> str:
     return names[index] if names and index < len(names) else f"class {index}"
 
 
-def info_message(net, roots: dict, folder_size: int, generated: bool, max_upload: int) -> dict:
+def info_message(net, roots: dict, folder_size: int, max_upload: int) -> dict:
     return {
         "type": "info",
         "model": net.name,
@@ -84,7 +84,7 @@ def info_message(net, roots: dict, folder_size: int, generated: bool, max_upload
         "class_names": list(net.spec.class_names or ()),
         "modes": list(RELU_MODES),
         "renderings": list(RENDERINGS),
-        "generated": generated,
+        "generated": True,  # the demo world's images are always available
         "files": folder_size,
         "topk": roots.get("topk") is not None,
         "optimized": roots.get("optimized") is not None,
