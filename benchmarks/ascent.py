@@ -67,6 +67,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import jaxvis  # noqa: E402
+from timing import cpu_model  # noqa: E402  (benchmarks/timing.py)
 from jaxvis.optimize import run_layer  # noqa: E402
 from jaxvis.optimize.visualization import valid_bounds  # noqa: E402
 from tests.reference import torch_nets, torchvision_nets  # noqa: E402
@@ -174,17 +175,6 @@ def inductor_status():
         return False, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
     finally:
         torch._dynamo.reset()
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def best_time(fn, repeats):

@@ -53,6 +53,7 @@ from websockets.sync.client import connect
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import jaxvis  # noqa: E402
+from timing import cpu_seconds  # noqa: E402  (benchmarks/timing.py)
 from jaxvis.data import shapes  # noqa: E402
 from jaxvis.live.inputs import HELD_OUT_SEED  # noqa: E402
 from jaxvis.live.server import listening_socket, make_app, server_config  # noqa: E402
@@ -307,18 +308,6 @@ class Reference:
 
 
 # --- report -----------------------------------------------------------------------------------
-
-def cpu_seconds() -> tuple[float | None, float]:
-    """(CPU seconds all processes have been busy, from /proc/stat: None where there is
-    none; this process's CPU seconds)."""
-    own = sum(os.times()[:2])
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
-    except OSError:
-        return None, own
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), own  # all but idle and iowait
-
 
 def others_line(start: tuple[float | None, float], wall: float) -> str:
     """What other processes took of the CPUs since ``start`` (they slow both sides, torch's most)."""

@@ -22,6 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.weights = ""  # "": the shipped weights
     c.judge = "demo_b"  # the independent network that scores recognisability; "": none
     c.probes = ("fc8:0", "fc8:3", "fc8:6", "fc8:9", "conv5:0", "conv5:5")  # layer:channel[:y:x]
+    c.families = ("pixel",)  # image families to sample: pixel (the paper's), fourier, maco (search_families.py)
     c.combinations = 300
     c.references = True  # Table 1's rows 1-4 too (with this config's steps)
     c.restarts = 2

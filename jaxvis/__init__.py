@@ -41,7 +41,8 @@ from jaxvis.jobs import (
 from jaxvis.loading import load_model, save_model
 from jaxvis.models import LayerInfo, ModelDef, get_model_def, model_names
 from jaxvis.net import Net
-from jaxvis.optimize import TABLE1, VisResult, preset, visualize
+from jaxvis.optimize import TABLE1, VisResult, objectives, preset, visualize
+from jaxvis.optimize.families import color_statistics
 from jaxvis.own_network import from_flax, from_function
 from jaxvis.render import RENDERINGS, grid, montage, render_projection, save_png, unit_grid
 
@@ -76,6 +77,7 @@ __all__ = [
     "UnknownModelError",
     "VisResult",
     "WeightsFileError",
+    "color_statistics",
     "get_model_def",
     "from_flax",
     "from_function",
@@ -85,6 +87,7 @@ __all__ = [
     "load_model",
     "model_names",
     "montage",
+    "objectives",
     "preset",
     "project",
     "projection_fn",

@@ -41,8 +41,8 @@ Everything else is bound as it is, with its ordinary gradient. In modes
 operations below (the decided ones); any other equation on the path from
 fn's arguments to its outputs raises ConfigError naming the primitive, the
 mode and ``what`` (the blob), instead of passing its plain gradient off as
-a deconv or guided one. Mode ``backprop`` never raises: the plain gradient
-is its rule.
+a deconv or guided one. Modes ``backprop`` and ``redirected`` (the ascent's
+option) never raise: the plain gradient is their rule.
 
 - On the path: an equation's outputs are, when one of its inputs is. The
   differentiated inputs are fn's arguments (each flat leaf of a float
@@ -101,7 +101,7 @@ from jax.extend import core as jex_core
 from jaxvis.errors import ConfigError
 from jaxvis.ops import backward
 
-MODES = backward.RELU_MODES
+MODES = backward.RELU_MODES + backward.ASCENT_RELU_MODES
 _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call", "remat", "remat2", "checkpoint"})
 _CUSTOM = frozenset({"custom_jvp_call", "custom_vjp_call"})
 _CONTROL = frozenset({"cond", "while", "scan"})
@@ -143,7 +143,7 @@ def with_relu_backward(fn, mode: str, *, what: str | None = None):
     @functools.wraps(fn)
     def substituted(*args):
         closed, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
-        if mode != "backprop":
+        if mode in ("deconv", "guided"):
             on_path = [1 << i if jnp.issubdtype(v.aval.dtype, jnp.inexact) else 0
                        for i, v in enumerate(closed.jaxpr.invars)]
             _check(closed.jaxpr, closed.consts, on_path, [True] * len(closed.jaxpr.outvars), None,

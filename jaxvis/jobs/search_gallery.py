@@ -34,20 +34,49 @@ def _buttons(container: str) -> str:
                                      for k, label in keys) + "</p>"
 
 
+COLUMNS = ("family", *sampling.FIELDS, *sampling.NEW_FIELDS)
+
+
+def _setting(settings: dict, name: str) -> str:
+    """A setting as shown: the paper's five only for the pixel family, Adam's
+    lr, transforms and diversity only for the others."""
+    family = settings.get("family", "pixel")
+    if name == "family":
+        return html.escape(str(family))
+    if (family == "pixel") != (name in sampling.FIELDS):
+        return "-"
+    v = settings[name]
+    return str(v) if isinstance(v, bool) else f"{v:.3g}"
+
+
 def _theta(settings: dict) -> str:
-    return ", ".join(f"{k}={settings[k]:.3g}" for k in sampling.FIELDS)
+    return ", ".join(f"{k}={_setting(settings, k)}" for k in COLUMNS if _setting(settings, k) != "-")
+
+
+def _families_table(table: list[dict]) -> str:
+    rows = scores.family_ranking(table)
+    if len({r["family"] for r in rows}) < 2:
+        return ""
+    heads = "".join(f"<th>{h}</th>" for h in ("family", "combinations",
+                                               *(f"{w} {n}" for n in scores.NAMES for w in ("best", "mean"))))
+    body = "".join("<tr>" + f"<td>{html.escape(r['family'])}</td><td>{r['combinations']}</td>"
+                   + "".join(f"<td>{_fmt(r[f'{w}_{n}'])}</td>" for n in scores.NAMES for w in ("best", "mean"))
+                   + "</tr>" for r in rows)
+    return (f"<h2>Image families, ranked</h2><p>By the best recognisability of their sampled combinations "
+            f"(then activation): <a href='families.json'>families.json</a>.</p>"
+            f"<table><thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def write(workdir: str, net, config, probes: list[str], table: list[dict], picked: set[str]) -> None:
     rows = []
     for order, r in enumerate(table):
         mark = " (exported)" if r["id"] in picked else ""
-        cells = "".join(f"<td>{r['settings'][k]:.3g}</td>" for k in sampling.FIELDS)
+        cells = "".join(f"<td>{_setting(r['settings'], k)}</td>" for k in COLUMNS)
         cells += "".join(f"<td>{_fmt(r.get(k))}</td>" for k in scores.NAMES)
         rows.append(f"<tr {_data(r, order)}><td><a href='combos/{r['id']}/index.html'>{r['id']}</a>{mark}</td>"
                     f"<td>{r['kind']}</td>{cells}<td>{r['rank']:.1f}</td></tr>")
         _combo_page(workdir, net, r, probes, config.restarts)
-    heads = "".join(f"<th>{h}</th>" for h in ("id", "kind", *sampling.FIELDS, *scores.NAMES, "mean rank"))
+    heads = "".join(f"<th>{h}</th>" for h in ("id", "kind", *COLUMNS, *scores.NAMES, "mean rank"))
     probe_links = " ".join(f"<a href='probes/{p}/index.html'>{p}</a>" for p in probes)
     for p in probes:
         _probe_page(workdir, net, p, table)
@@ -57,6 +86,7 @@ def write(workdir: str, net, config, probes: list[str], table: list[dict], picke
         f"{html.escape(config.judge or 'none')}. Scores: see jaxvis/search/scores.py; the sampling "
         f"distributions: jaxvis/search/sampling.py. <a href='scores.json'>scores.json</a>, "
         f"exported presets: <a href='presets.py'>presets.py</a>.</p><p>Probes: {probe_links}</p>"
+        f"{_families_table(table)}"
         f"{_buttons('rows')}<table><thead><tr>{heads}</tr></thead><tbody id='rows'>{''.join(rows)}</tbody></table>"))
 
 

@@ -13,6 +13,7 @@ Layout of the workdir::
     combos/<id>/meta.json, index.html
     probes/<probe>/index.html       every combination side by side, sortable
     scores.json                     the score table
+    families.json                   the image families ranked by their combinations' scores
     presets.py                      the chosen combinations, as presets
     index.html                      the sortable table of all combinations
 """
@@ -29,6 +30,7 @@ from jaxvis import files
 from jaxvis import workdir as wd
 from jaxvis.errors import ConfigError
 from jaxvis.jobs import chunked, hosts, search_gallery
+from jaxvis.optimize.families import FAMILIES, color_statistics
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import parse_unit
 from jaxvis.optimize.visualization import restart_keys, run_layer, scale_lr
@@ -65,10 +67,17 @@ def combinations(config) -> list[dict]:
     out = []
     for row in REFERENCES if config.references else ():
         out.append({"id": row, "kind": "reference", "settings": dict(load_preset(row).to_dict(), steps=config.steps)})
-    base = dict(load_preset("row3").to_dict(), steps=config.steps)
-    for i, theta in enumerate(sampling.sample(config.combinations, config.seed)):
-        out.append({"id": f"c{i:03d}", "kind": "sampled", "settings": dict(base, **theta)})
+    bases = {f: dict(load_preset("row3" if f == "pixel" else f).to_dict(), steps=config.steps)
+             for f in FAMILIES}
+    for i, theta in enumerate(sampling.sample(config.combinations, config.seed, families(config))):
+        out.append({"id": f"c{i:03d}", "kind": "sampled", "settings": dict(bases[theta.get("family", "pixel")],
+                                                                           **theta)})
     return out
+
+
+def families(config) -> tuple[str, ...]:
+    """The image families the search samples from (config.families; pixel when absent)."""
+    return tuple(config.get("families", ("pixel",)))
 
 
 def plan_chunks(combos: list[dict], per_chunk: int) -> list[dict]:
@@ -85,7 +94,7 @@ def _judge_classes(net, judge, layer: str) -> bool:
             and net.layer(layer).channels == judge.layer(layer).channels)
 
 
-def _run_chunk(net, judge, config, probes, chunk, by_id, workdir) -> list[dict]:
+def _run_chunk(net, judge, config, probes, chunk, by_id, workdir, statistics) -> list[dict]:
     combos = [by_id[i] for i in chunk["combos"]]
     r_count = config.restarts
     keys_r = restart_keys(config.seed, r_count)
@@ -99,7 +108,9 @@ def _run_chunk(net, judge, config, probes, chunk, by_id, workdir) -> list[dict]:
         settings = scale_lr(net, settings)
         cols = np.array([probes[p][1:] for _, p, _ in elems])
         keys = keys_r[np.array([r for _, _, r in elems])]
-        out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings, max_steps=config.steps)
+        groups = np.array([c * len(probes) + p for c, p, _ in elems])  # a probe's restarts under one combination
+        out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings, max_steps=config.steps,
+                        groups=groups, statistics=statistics)
         images = net.deprocess(out.best_x)
         for j, (c, p, r) in enumerate(elems):
             results.setdefault((c, p), []).append((images[j], out.best_value[j], out.best_step[j], out.failed_step[j]))
@@ -216,6 +227,11 @@ def check_config(config) -> None:
         for p in checks.names(config, "probes"):
             checks.check_layer(definition, "probes", probe_parts(p)[0])
     combos = checks.integer(config, "combinations", 0)
+    chosen_families = families(config)
+    unknown = [f for f in chosen_families if f not in FAMILIES]
+    if not chosen_families or unknown:
+        raise ConfigError(f"config.families must name one or more of {', '.join(FAMILIES)}; "
+                          f"got {chosen_families!r}")
     references = checks.boolean(config, "references")
     checks.integer(config, "restarts", 1)
     checks.integer(config, "steps", 1)
@@ -244,8 +260,10 @@ def run_search(config, workdir: str) -> dict:
     if hosts.index() == 0:
         files.write_json(os.path.join(workdir, "combinations.json"), combos)
 
+    statistics = color_statistics(net) if set(families(config)) - {"pixel"} else None
+
     def run_chunk(chunk):
-        return {"chunk": chunk, "combos": _run_chunk(net, judge, config, probes, chunk, by_id, workdir)}
+        return {"chunk": chunk, "combos": _run_chunk(net, judge, config, probes, chunk, by_id, workdir, statistics)}
 
     info = chunked.run(workdir, chunks, run_chunk, cost=lambda c: len(c["combos"]),
                        units=lambda c: len(c["combos"]) * len(probes))
@@ -256,6 +274,7 @@ def run_search(config, workdir: str) -> dict:
         picked = chosen(table, config)
         files.remove_temporaries(workdir)
         files.write_json(os.path.join(workdir, "scores.json"), table)
+        files.write_json(os.path.join(workdir, "families.json"), scores.family_ranking(table))
         write_presets(os.path.join(workdir, "presets.py"), picked, workdir)
         search_gallery.write(workdir, net, config, [probe_name(p) for p in probes], table, {r["id"] for r in picked})
     return {"combinations": len(combos), "probes": len(probes), **info, "chosen": [r["id"] for r in picked]}

@@ -9,14 +9,31 @@ Layout of the workdir::
     config.json                     the config that made it (another is refused)
     chunks/<preset>-<layer>-<first>.json
     units/<preset>/<layer>/<channel>/restart_<r>.png, grid.png, meta.json, index.html
+                                    (with scores also patches.png, deconvs.png: the top-9)
+    unit_pages/<layer>/<channel>.html  the unit's page: every preset, top-9, scores
     layers/<preset>/<layer>.png      one image per unit (the best restart): Figure S1
     layers/<preset>/<layer>_figure5.png  the strongest units, 4 restarts each at their true size (Figure 5)
-    layers/<preset>/<layer>.html
+    layers/<preset>/<layer>.html     every unit, labelled, sortable by each score
     figure5_<preset>.png            every layer's Figure 5 row
-    index.html                      the gallery's front page
+    index.html                      the gallery's front page: each preset's mean scores per layer
 
 With several processes (``jaxvis.jobs.hosts``) each runs its share of the
 chunks and process 0 writes the montages and the gallery at the end.
+
+Scores (``config.score_images`` > 0; ``jaxvis.jobs.unit_scores`` defines
+them): each chunk scores its units and writes them in each unit's
+``meta.json`` under ``"scores"``, so they are resumable with the chunk's
+record. The scoring images are ``config.score_folder``'s first
+``score_images`` images when it is set; else, for a model of the demo world
+(its class names are ``jaxvis.data.shapes.CLASSES``), ``score_images``
+generated images of world seed ``config.score_seed`` (default 2: the demo
+networks were trained on seeds 1000 and 2000 and evaluated on 9999); else
+none, and the scores that need them are None (the pages say so). The judge,
+``config.judge``, is an independently trained network by zoo name
+(``demo_b`` for ``demo``); without one the judge's scores are None. A
+process loads the scoring images, the judge and each layer's dataset
+statistics once, when its first chunk needs them, and keeps them in memory
+(``_Scoring``).
 """
 
 from __future__ import annotations
@@ -31,13 +48,21 @@ import jaxvis
 from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis import workdir as wd
+from jaxvis.analysis import topk
+from jaxvis.analysis.sources import FolderImages, GeneratedImages
+from jaxvis.data import shapes
 from jaxvis.errors import ConfigError, JaxvisError
-from jaxvis.jobs import chunked, gallery, hosts
+from jaxvis.jobs import chunked, gallery, hosts, unit_scores
 from jaxvis.jobs.paths import blob_file_name, visualize_unit_dir
+from jaxvis.optimize.families import is_demo_world
 from jaxvis.optimize.presets import label as preset_label
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.visualization import has_crops
 from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows, unit_grid
+
+# The scores' fields with their defaults: none of them changes the images, and
+# a workdir made before they existed resumes with these values.
+SCORE_DEFAULTS = {"judge": "", "score_images": 0, "score_seed": 2, "mis_trials": 40, "score_folder": ""}
 
 
 def job_config(**fields) -> ml_collections.ConfigDict:
@@ -54,6 +79,12 @@ def job_config(**fields) -> ml_collections.ConfigDict:
     c.chunk_units = 16  # units per compiled batch (x restarts); one resumable record each
     c.grid_scale = 1  # PNG enlargement of grids and montages
     c.figure5_units = 8  # units per layer in the Figure 5 image sets (the strongest)
+    # Quality scores (jaxvis/jobs/unit_scores.py), in each unit's meta.json and the gallery:
+    c.judge = SCORE_DEFAULTS["judge"]  # the independent network by zoo name (demo_b for demo); "": none
+    c.score_images = SCORE_DEFAULTS["score_images"]  # scoring images; 0: no scores at all
+    c.score_seed = SCORE_DEFAULTS["score_seed"]  # demo-world seed of the scoring images (not a training seed)
+    c.mis_trials = SCORE_DEFAULTS["mis_trials"]  # forced-choice trials per unit
+    c.score_folder = SCORE_DEFAULTS["score_folder"]  # a folder of scoring images (replaces the demo world)
     unknown = set(fields) - set(c)
     if unknown:
         raise ConfigError(f"unknown visualize config field(s) {', '.join(sorted(unknown))}; known: {', '.join(c)}")
@@ -84,11 +115,101 @@ def plan_chunks(net, config) -> list[dict]:
     return chunks
 
 
-def _run_chunk(net, config, chunk, workdir) -> list[dict]:
+class _Scoring:
+    """What the scores need beyond a chunk's own images, loaded once per
+    process when first needed and kept in memory: the judge, the scoring
+    images (uint8 at the network's input size) with their labels, and a dict
+    of dataset statistics keyed by layer."""
+
+    def __init__(self, net, config):
+        self.net, self.config = net, config
+        self._judge, self._data, self._stats = None, None, {}
+
+    @property
+    def judge(self):
+        if self._judge is None and self.config.judge:
+            self._judge = jaxvis.load_model(self.config.judge)
+        return self._judge
+
+    @property
+    def data(self) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """(images or None, labels or None, what they are in words)."""
+        if self._data is None:
+            self._data = scoring_images(self.net, self.config)
+        return self._data
+
+    def statistics(self, layer: str) -> unit_scores.DatasetStatistics | None:
+        images = self.data[0]
+        if images is None:
+            return None
+        if layer not in self._stats:
+            self._stats[layer] = unit_scores.dataset_statistics(self.net, layer, images)
+        return self._stats[layer]
+
+
+def scoring_images(net, config) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """(images [N, h, w, 3] uint8 at the network's input size, labels [N] or
+    None, a description) of the scores: ``config.score_folder``'s first
+    ``score_images`` image files (sorted; files that do not decode are
+    skipped), else for a demo-world model ``score_images`` generated images of
+    seed ``score_seed``; else (None, None, why there are none)."""
+    n = int(config.score_images)
+    size = tuple(net.definition.input_shape[:2])
+    if config.score_folder:
+        source = FolderImages(config.score_folder, net)
+        count = min(n, len(source))
+        images, valid = source.batch(0, count)
+        if not valid.any():
+            raise ConfigError(f"config.score_folder: none of the first {count} image files of {config.score_folder} "
+                              "decodes; expected a folder of images")
+        skipped = f", {int((~valid).sum())} that do not decode skipped" if not valid.all() else ""
+        return images[valid], None, f"the first {count} image files of {config.score_folder}{skipped}"
+    if is_demo_world(net):
+        images, _, labels = GeneratedImages(int(config.score_seed), n).labelled_batch(0, n)
+        if images.shape[1:3] != size:
+            images = net.deprocess(net.preprocess(images))
+        return images, labels, f"{n} generated images of the demo world, seed {config.score_seed}"
+    return None, None, (f"none ({net.name} does not classify the demo world and config.score_folder is empty), so "
+                        "the activation, plausibility and forced-choice scores are not computed")
+
+
+def _top9(net, layer: str, channels, stats, images, labels, batch: int) -> dict[int, tuple[list, list, list]]:
+    """{channel: (entries, patches, deconvs)}: each channel's top-9 scoring
+    images (ranks 1..9), the receptive-field patch at each image's maximum and
+    its deconvolution (``jaxvis.project`` mode "deconv" of the image, seeded at
+    that unit; one batched call padded to ``batch`` rows, so a layer compiles once)."""
+    info = net.layer(layer)
+    rows = [(c, int(i)) for c in channels for i in stats.strongest(c, unit_scores.NATURAL)]
+    if not rows:
+        return {c: ([], [], []) for c in channels}
+    pad = max(batch - len(rows), 0)
+    padded = rows + [rows[0]] * pad
+    ys = np.array([stats.y[i, c] for c, i in padded])
+    xs = np.array([stats.x[i, c] for c, i in padded])
+    deconvs = topk.projected_patches(net, images[[i for _, i in padded]], layer, [c for c, _ in padded], ys, xs,
+                                     mode="deconv")[:len(rows)]
+    out = {c: ([], [], []) for c in channels}
+    for (c, i), y, x, d in zip(rows, ys, xs, deconvs):
+        entry = {"image": i, "value": float(stats.values[i, c]),
+                 "y": int(y) if info.spatial else None, "x": int(x) if info.spatial else None}
+        if labels is not None:
+            entry["class"] = shapes.CLASSES[int(labels[i])]
+        out[c][0].append(entry)
+        out[c][1].append(unit_scores.unit_patch(net, layer, images[i], y, x))
+        out[c][2].append(d)
+    return out
+
+
+def _run_chunk(net, config, chunk, workdir, scoring: _Scoring | None = None) -> list[dict]:
     overrides = {"steps": int(config.steps)} if config.steps else {}
     units = [(chunk["layer"], c) for c in chunk["channels"]]
     res = jaxvis.visualize(net, units, preset=chunk["preset_name"], restarts=config.restarts, seed=config.seed,
                            **overrides)
+    if scoring is not None:
+        images, labels, described = scoring.data
+        stats = scoring.statistics(chunk["layer"])
+        top = (_top9(net, chunk["layer"], chunk["channels"], stats, images, labels,
+                     unit_scores.NATURAL * int(config.chunk_units)) if stats is not None else {})
     metas = []
     for i, (layer, channel, y, x) in enumerate(res.units):
         out = visualize_unit_dir(workdir, chunk["preset"], layer, channel)
@@ -108,6 +229,21 @@ def _run_chunk(net, config, chunk, workdir) -> list[dict]:
             "theta": {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in res.theta.items()},
             "best_restart": int(np.argmax(res.best_value[i])),
         }
+        name = gallery.class_name(net, layer, channel)
+        if name is not None:
+            meta["class_name"] = name
+        if scoring is not None:
+            spatial = net.layer(layer).spatial
+            meta["scores"] = unit_scores.score_unit(
+                net, layer, channel, y if spatial else None, x if spatial else None, res.images[i],
+                res.best_value[i], judge=scoring.judge, images=images, labels=labels, stats=stats,
+                mis_trials=int(config.mis_trials))
+            meta["scoring"] = {"images": described, "judge": config.judge or None, "mis_trials": int(config.mis_trials)}
+            entries, patches, deconvs = top.get(channel, ([], [], []))
+            meta["top9"] = entries
+            if patches:
+                save_png(grid(np.stack(patches), cols=3), os.path.join(out, "patches.png"), min_size=96)
+                save_png(grid(np.stack(deconvs), cols=3), os.path.join(out, "deconvs.png"), min_size=96)
         files.write_json(os.path.join(out, "meta.json"), meta)
         metas.append(meta)
     return metas
@@ -128,7 +264,12 @@ def _claim(workdir: str, net, config, extend: bool) -> None:
         if dropped:
             raise JaxvisError(f"--extend may only add layers or presets to {workdir}; the new config drops "
                               f"{len(dropped)} of its chunks (e.g. {sorted(dropped)[0]})")
-    wd.claim(workdir, config.to_dict(), extend_keys=EXTEND_KEYS if extend else (),
+    keys = EXTEND_KEYS if extend else ()
+    if os.path.isfile(path):  # a workdir made before the score fields existed: they were their defaults
+        with open(path) as f:
+            stored = json.load(f)
+        keys += tuple(k for k, v in SCORE_DEFAULTS.items() if k not in stored and config[k] == v)
+    wd.claim(workdir, config.to_dict(), extend_keys=keys,
              hint="" if extend else " (or --extend to add layers or presets to it)")
 
 
@@ -147,6 +288,12 @@ def check_config(config) -> None:
     checks.integer(config, "seed")
     for name in ("chunk_units", "grid_scale", "figure5_units"):
         checks.integer(config, name, 1)
+    checks.integer(config, "score_images", 0)
+    checks.integer(config, "score_seed", 0)
+    checks.integer(config, "mis_trials", 1)
+    checks.existing_folder(config, "score_folder")
+    if checks.text(config, "judge"):
+        checks.roles(checks.model(config, "judge"), "judge", "class_layer")
 
 
 def run_visualize(config, workdir: str, extend: bool = False) -> dict:
@@ -156,11 +303,12 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
     net = jaxvis.load_model(config.model, weights=config.weights or None)
     chunks = plan_chunks(net, config)  # checks the layer names before anything is written
     _claim(workdir, net, config, extend)
+    scoring = _Scoring(net, config) if config.score_images else None
 
     def run_chunk(chunk):
         for c in chunk["channels"]:
             files.remove_temporaries(visualize_unit_dir(workdir, chunk["preset"], chunk["layer"], c))
-        return {"chunk": chunk, "units": _run_chunk(net, config, chunk, workdir)}
+        return {"chunk": chunk, "units": _run_chunk(net, config, chunk, workdir, scoring)}
 
     steps = {name: _steps(config, name) for name in config.presets}  # a preset file is read once
 

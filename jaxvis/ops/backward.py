@@ -6,6 +6,12 @@ The forward numbers are exactly those of ``relu``, ``max_pool`` and
 
 - ReLU, ``mode``: ``backprop`` passes upstream * [x > 0]; ``deconv`` passes
   relu(upstream), whatever x was; ``guided`` passes relu(upstream) * [x > 0].
+  For the ascent only (not a projection), ``redirected`` is Lucid's
+  redirected ReLU: per element of the batch (axis 0), the backprop gradient
+  when any of it passes, else the upstream except where x < 0 and the
+  upstream would push x lower still (upstream < 0: upstreams here are
+  gradients of an objective to maximise), so a unit that never fires still
+  gets a gradient.
 - Max pooling with switches: the forward records which position of each
   window held the maximum (the first one in row-major order on ties, as
   Caffe and PyTorch do) and the backward puts each upstream value there;
@@ -25,6 +31,7 @@ from jaxvis.ops.lrn import lrn_across_channels
 from jaxvis.ops.pool import padded_windows
 
 RELU_MODES = ("backprop", "deconv", "guided")
+ASCENT_RELU_MODES = ("redirected",)
 LRN_MODES = ("true", "identity")
 
 
@@ -35,17 +42,25 @@ def relu(x: jax.Array, mode: str) -> jax.Array:
 
 
 def _relu_fwd(x, mode):
-    return jnp.maximum(x, 0.0), x > 0
+    return jnp.maximum(x, 0.0), x
 
 
-def _relu_bwd(mode, positive, g):
+def _relu_bwd(mode, x, g):
+    positive = x > 0
+    if mode == "redirected":
+        passed = jnp.where(positive, g, 0.0)
+        rows = passed.reshape(passed.shape[0], -1) if passed.ndim else passed.reshape(1, -1)
+        any_passed = jnp.any(rows != 0, axis=1).reshape((-1,) + (1,) * max(passed.ndim - 1, 0))
+        redirected = jnp.where((x < 0) & (g < 0), 0.0, g)
+        return (jnp.where(any_passed, passed, redirected).reshape(g.shape),)
     if mode == "backprop":
         return (jnp.where(positive, g, 0.0),)
     if mode == "deconv":
         return (jnp.maximum(g, 0.0),)
     if mode == "guided":
         return (jnp.where(positive, jnp.maximum(g, 0.0), 0.0),)
-    raise ConfigError(f"unknown ReLU backward mode {mode!r}; expected one of {', '.join(RELU_MODES)}")
+    raise ConfigError(f"unknown ReLU backward mode {mode!r}; expected one of "
+                      f"{', '.join(RELU_MODES + ASCENT_RELU_MODES)}")
 
 
 relu.defvjp(_relu_fwd, _relu_bwd)

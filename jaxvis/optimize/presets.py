@@ -1,6 +1,10 @@
 """The four hyperparameter rows of Yosinski et al. 2015, Table 1, with the
 step counts and learning-rate policies of the reference toolbox's
 documentation (docs/ascent.md). Row 3 is the paper's best single setting.
+
+``fourier`` and ``maco`` are the newer families (docs/feature_vis.md): Adam
+on a Fourier image with 1/f scaling and colour decorrelation (Lucid's
+defaults: lr 0.05, 512 steps, transforms every step), and on MaCo's phase.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ TABLE1 = {
     # No regularization at all: the baseline the paper improves on.
     "none": (0.0, 0.0, 0, 0.0, 0.0, 1000, "constant", 100.0, 0.0),
 }
+# name: (family, steps, Adam's lr, transforms, diversity); the paper's regularizers are off.
+FAMILY_PRESETS = {
+    "fourier": ("fourier", 512, 0.05, True, 0.0),
+    "maco": ("maco", 512, 0.05, True, 0.0),
+}
 FIELDS = ("decay", "blur_width", "blur_every", "norm_pct", "contrib_pct", "steps", "lr_policy", "lr", "desired_progress")
+NAMES = (*TABLE1, *FAMILY_PRESETS)
 
 
 def preset(name: str) -> ml_collections.ConfigDict:
@@ -30,11 +40,17 @@ def preset(name: str) -> ml_collections.ConfigDict:
     rate, or the progress policy's max), desired_progress, start.
     ``name`` may also be ``FILE.py:NAME``: a preset file such as the one
     ``jaxvis search`` exports, whose ``get_config(NAME)`` gives those fields."""
-    if not isinstance(name, str) or (".py" not in name and name not in TABLE1):
-        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(TABLE1)}, or FILE.py:NAME")
+    if not isinstance(name, str) or (".py" not in name and name not in NAMES):
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(NAMES)}, or FILE.py:NAME")
     if ".py" in name:
         return _from_file(name)
-    c = ml_collections.ConfigDict(dict(zip(FIELDS, TABLE1[name])))
+    if name in FAMILY_PRESETS:
+        family, steps, lr, transforms, diversity = FAMILY_PRESETS[name]
+        c = ml_collections.ConfigDict(dict(zip(FIELDS, TABLE1["none"])))
+        c.update(steps=steps, lr=lr, family=family, transforms=transforms, diversity=diversity)
+    else:
+        c = ml_collections.ConfigDict(dict(zip(FIELDS, TABLE1[name])))
+        c.update(family="pixel", transforms=False, diversity=0.0)
     c.start = "mean_plus_rand"
     return c
 
@@ -43,7 +59,7 @@ def label(name: str) -> str:
     """A preset's name in file and chunk names, always one path component: a
     Table 1 row's own name; ``FILE.py:NAME`` -> NAME; ``DIR/FILE.py`` -> FILE."""
     if not isinstance(name, str) or ".py" not in name:
-        if name not in TABLE1:
+        if name not in NAMES:
             preset(name)  # raises: unknown preset
         return name
     path, arg = split_name(name)

@@ -20,6 +20,15 @@ Every combination runs with the same learning rate (Table 1 row 3's
 constant rate, scaled by the model's ``ascent_lr_scale``) and number of steps,
 so scores compare the regularization alone. Sampling is deterministic in
 the seed (numpy's PCG64).
+
+With several ``families`` (``sample(..., families=("pixel", "fourier",
+"maco"))``) each combination first draws its family uniformly, then its
+hyperparameters: the five above for pixel; for fourier and maco (Adam, see
+docs/feature_vis.md) Adam's lr log-uniform in [0.005, 0.5] (Lucid's 0.05 in
+the middle, two decades), the per-step random transforms on with
+probability 0.8, and the diversity weight across restarts off with
+probability 0.5, else log-uniform in [0.01, 1]. With the pixel family alone
+the draws are exactly those above.
 """
 
 from __future__ import annotations
@@ -32,12 +41,38 @@ RANGES = {"decay": (1e-4, 0.5), "blur_width": (0.3, 1.5), "blur_every": (1, 8), 
           "contrib_pct": (10.0, 95.0)}
 
 
-def sample(n: int, seed: int) -> list[dict]:
+NEW_FIELDS = ("lr", "transforms", "diversity")
+NEW_RANGES = {"lr": (0.005, 0.5), "diversity": (0.01, 1.0)}
+TRANSFORMS_PROBABILITY = 0.8
+DIVERSITY_OFF_PROBABILITY = 0.5
+
+
+def sample(n: int, seed: int, families: tuple[str, ...] = ("pixel",)) -> list[dict]:
     """``n`` combinations {decay, blur_width, blur_every, norm_pct, contrib_pct}
-    (python floats/ints). Drawn one combination after another, so the first k
-    of a larger sample are the k of a smaller one with the same seed."""
+    (python floats/ints); with several ``families``, each also has ``family``
+    and, for fourier and maco, {lr, transforms, diversity} instead. Drawn one
+    combination after another, so the first k of a larger sample are the k of
+    a smaller one with the same seed and families."""
     rng = np.random.default_rng(seed)
-    return [_one(rng) for _ in range(n)]
+    if tuple(families) == ("pixel",):
+        return [_one(rng) for _ in range(n)]
+    out = []
+    for _ in range(n):
+        family = str(families[int(rng.integers(len(families)))])
+        out.append({"family": family, **(_one(rng) if family == "pixel" else _one_new(rng))})
+    return out
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def _one_new(rng: np.random.Generator) -> dict:
+    lr = _log_uniform(rng, *NEW_RANGES["lr"])
+    transforms = bool(rng.random() < TRANSFORMS_PROBABILITY)
+    diversity_on = bool(rng.random() >= DIVERSITY_OFF_PROBABILITY)
+    diversity = _log_uniform(rng, *NEW_RANGES["diversity"])
+    return {"lr": lr, "transforms": transforms, "diversity": diversity if diversity_on else 0.0}
 
 
 def _one(rng: np.random.Generator) -> dict:

@@ -51,3 +51,27 @@ def combined_rank(table: list[dict]) -> list[float]:
         for r, i in enumerate(sorted(have, key=lambda i: -table[i][name])):
             ranks[i].append(r)
     return [float(np.mean(r)) if r else float(n) for r in ranks]
+
+
+def family_ranking(table: list[dict]) -> list[dict]:
+    """One row per image family of the score table's sampled combinations:
+    their count, and each score's best and mean over them (None when no
+    combination has it); ordered by the best recognisability, then the best
+    activation (highest first)."""
+    by_family: dict[str, list[dict]] = {}
+    for row in table:
+        if row["kind"] == "sampled":
+            by_family.setdefault(row["settings"].get("family", "pixel"), []).append(row)
+    out = []
+    for family, rows in by_family.items():
+        entry = {"family": family, "combinations": len(rows)}
+        for name in NAMES:
+            have = [r[name] for r in rows if r.get(name) is not None]
+            entry[f"best_{name}"] = float(max(have)) if have else None
+            entry[f"mean_{name}"] = float(np.mean(have)) if have else None
+        out.append(entry)
+
+    def key(e):
+        return tuple(-(e[f"best_{n}"] if e[f"best_{n}"] is not None else -np.inf) for n in NAMES[1::-1])
+
+    return sorted(out, key=key)

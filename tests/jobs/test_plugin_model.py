@@ -50,7 +50,7 @@ def test_visualize_job_on_the_plugin_writes_the_gallery(tmp_path):
     assert all(len(m["best_value"]) == 1 and np.isfinite(m["best_value"]).all() for m in metas.values())
     assert (workdir / "index.html").is_file()
     pages = list(workdir.glob("**/*.html"))
-    assert len(pages) == 1 + 2 + 26  # front page, a page per layer, a page per unit
+    assert len(pages) == 1 + 2 + 26 + 26  # front page, a page per layer, a page per unit and preset, a unit page
     for page in pages:  # every link of the gallery is relative and resolves
         links = re.findall(r"(?:href|src)='([^']+)'", page.read_text())
         assert links, page

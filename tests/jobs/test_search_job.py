@@ -148,3 +148,23 @@ def test_preset_file_errors_name_the_file_and_the_preset(searched, tmp_path):
         preset(f"{path}:c999")
     with pytest.raises(JaxvisError, match="preset file .*nowhere.py does not exist"):
         preset(str(tmp_path / "nowhere.py:c000"))
+
+
+def test_search_over_families_runs_them_in_one_batch_and_ranks_them(tmp_path):
+    c = small_config()
+    c.families, c.combinations, c.references, c.steps, c.combos_per_chunk = ("pixel", "fourier", "maco"), 6, False, 2, 6
+    workdir = str(tmp_path / "families")
+    info = run_search(c, workdir)
+    assert info["chunks_run"] == 1
+    with open(os.path.join(workdir, "combinations.json")) as f:
+        drawn = {combo["id"]: combo["settings"]["family"] for combo in json.load(f)}
+    assert set(drawn.values()) == {"pixel", "fourier", "maco"}  # seed 0 draws all three in six
+    with open(os.path.join(workdir, "families.json")) as f:
+        ranked = json.load(f)
+    assert sorted(r["family"] for r in ranked) == ["fourier", "maco", "pixel"]
+    assert sum(r["combinations"] for r in ranked) == 6
+    with open(os.path.join(workdir, "index.html")) as f:
+        assert "Image families, ranked" in f.read()
+    for combo_id, family in drawn.items():
+        with open(os.path.join(workdir, "combos", combo_id, "meta.json")) as f:
+            assert json.load(f)["settings"]["family"] == family
