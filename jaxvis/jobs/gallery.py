@@ -38,7 +38,7 @@ _STYLE = ("<style>body{font-family:sans-serif;margin:1.5em} img{image-rendering:
           " td,th{padding:2px 8px;text-align:right} .preset{display:inline-block;margin:0 1.5em 1em 0}</style>")
 
 # Sorts the children of element ``id`` by their data-<key> (descending; ``asc`` ascending); empty values last.
-_SORT = ("<script>function sortBy(id,key,asc){const c=document.getElementById(id);"
+SORT_SCRIPT = ("<script>function sortBy(id,key,asc){const c=document.getElementById(id);"
          "const v=e=>{const f=parseFloat(e.dataset[key]);return isNaN(f)?-1e300:(asc?-f:f);};"
          "[...c.children].sort((a,b)=>v(b)-v(a)).forEach(e=>c.appendChild(e));}</script>")
 
@@ -180,13 +180,19 @@ def _cell(net, meta: dict, thumb: str, href: str) -> str:
             f"alt='{title}'><br>{label}</a>")
 
 
+def sort_buttons(container: str, keys, ascending=()) -> str:
+    """A line of buttons that sort ``container``'s children (SORT_SCRIPT) by each
+    (data key, label) of ``keys``; the keys in ``ascending`` sort lowest first."""
+    return "<p>sort by: " + " ".join(
+        f"<button onclick=\"sortBy('{container}','{k}'{',true' if k in ascending else ''})\">{html.escape(label)}"
+        "</button>" for k, label in keys) + "</p>"
+
+
 def _buttons(container: str, scored: bool) -> str:
     keys = [("channel", "channel"), ("best", "best value")]
     if scored:
         keys += [(k, unit_scores.LABELS[k]) for k in unit_scores.NAMES]
-    return "<p>sort by: " + " ".join(
-        f"<button onclick=\"sortBy('{container}','{k}'{',true' if k == 'channel' else ''})\">{html.escape(label)}"
-        "</button>" for k, label in keys) + "</p>"
+    return sort_buttons(container, keys, ascending=("channel",))
 
 
 def _summary(by_layer: dict) -> str:
@@ -239,7 +245,7 @@ def write(workdir: str, net, config, by_layer: dict) -> None:
         scored = any("scores" in m for m in metas)
         files.write_text(os.path.join(layer_dir, f"{fname}.html"), page(
             f"{net.name} {layer} ({preset}): {len(metas)} units",
-            f"{_SORT}<p><a href='../../index.html'>index</a></p><p><img src='{fname}.png' alt='montage'></p>"
+            f"{SORT_SCRIPT}<p><a href='../../index.html'>index</a></p><p><img src='{fname}.png' alt='montage'></p>"
             f"<p>The strongest units, 4 restarts each at the size of their receptive field:<br>"
             f"<img src='{fname}_figure5.png' alt='Figure 5 set'></p>"
             f"<p>Every unit (its best restart; click for its page):</p>{_buttons('cells', scored)}"

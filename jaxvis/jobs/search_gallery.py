@@ -9,13 +9,8 @@ import html
 import os
 
 from jaxvis import files
-from jaxvis.jobs.gallery import page
+from jaxvis.jobs.gallery import SORT_SCRIPT, page, sort_buttons
 from jaxvis.search import sampling, scores
-
-_SORT = ("<script>function sortBy(id, key){const c=document.getElementById(id);"
-         "[...c.children].sort((a,b)=>parseFloat(b.dataset[key])-parseFloat(a.dataset[key]))"
-         ".forEach(e=>c.appendChild(e));}</script>")
-
 
 def _fmt(v) -> str:
     return "-" if v is None else f"{v:.3g}"
@@ -29,9 +24,7 @@ def _data(row: dict, order: int) -> str:
 
 
 def _buttons(container: str) -> str:
-    keys = [("order", "run order"), ("rank", "combined rank"), *((k, k) for k in scores.NAMES)]
-    return "<p>sort by: " + " ".join(f"<button onclick=\"sortBy('{container}','{k}')\">{label}</button>"
-                                     for k, label in keys) + "</p>"
+    return sort_buttons(container, [("order", "run order"), ("rank", "combined rank"), *((k, k) for k in scores.NAMES)])
 
 
 COLUMNS = ("family", *sampling.FIELDS, *sampling.NEW_FIELDS)
@@ -82,7 +75,7 @@ def write(workdir: str, net, config, probes: list[str], table: list[dict], picke
         _probe_page(workdir, net, p, table)
     files.write_text(os.path.join(workdir, "index.html"), page(
         f"jaxvis search: {net.name}, {len(table)} combinations",
-        f"{_SORT}<p>{config.steps} steps, {config.restarts} restarts, seed {config.seed}, judge "
+        f"{SORT_SCRIPT}<p>{config.steps} steps, {config.restarts} restarts, seed {config.seed}, judge "
         f"{html.escape(config.judge or 'none')}. Scores: see jaxvis/search/scores.py; the sampling "
         f"distributions: jaxvis/search/sampling.py. <a href='scores.json'>scores.json</a>, "
         f"exported presets: <a href='presets.py'>presets.py</a>.</p><p>Probes: {probe_links}</p>"
@@ -116,6 +109,6 @@ def _probe_page(workdir: str, net, probe: str, table: list[dict]) -> None:
     files.remove_temporaries(os.path.join(workdir, "probes", probe))
     files.write_text(os.path.join(workdir, "probes", probe, "index.html"), page(
         f"{net.name} probe {probe}: every combination",
-        f"{_SORT}<p><a href='../../index.html'>all combinations</a>. Under each image: activation / "
+        f"{SORT_SCRIPT}<p><a href='../../index.html'>all combinations</a>. Under each image: activation / "
         f"recognisability / diversity for this probe (best restart shown).</p>{_buttons('cells')}"
         f"<div class='units' id='cells'>{''.join(cells)}</div>"))

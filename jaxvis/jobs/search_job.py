@@ -29,7 +29,7 @@ from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis import workdir as wd
 from jaxvis.errors import ConfigError
-from jaxvis.jobs import chunked, hosts, search_gallery
+from jaxvis.jobs import chunked, hosts, search_gallery, unit_scores
 from jaxvis.optimize.families import FAMILIES, color_statistics
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import parse_unit
@@ -86,14 +86,6 @@ def plan_chunks(combos: list[dict], per_chunk: int) -> list[dict]:
             for first in range(0, len(ids), per_chunk)]
 
 
-def _judge_classes(net, judge, layer: str) -> bool:
-    """Whether the judge can score a probe of ``layer``: it is both networks' class layer, same classes."""
-    if judge is None:
-        return False
-    return (layer == net.class_layer == judge.class_layer
-            and net.layer(layer).channels == judge.layer(layer).channels)
-
-
 def _run_chunk(net, judge, config, probes, chunk, by_id, workdir, statistics) -> list[dict]:
     combos = [by_id[i] for i in chunk["combos"]]
     r_count = config.restarts
@@ -125,7 +117,7 @@ def _run_chunk(net, judge, config, probes, chunk, by_id, workdir, statistics) ->
             for r in range(r_count):
                 save_png(images[r], os.path.join(d, f"{name}-r{r}.png"))
             judged = None
-            if _judge_classes(net, judge, unit[0]):
+            if unit_scores.is_class_unit(net, unit[0], judge):
                 probs = np.asarray(judge.probabilities(judge.blobs(judge.preprocess(images))))[:, unit[1]]
                 judged = [float(v) for v in probs]
             values = [float(e[1]) for e in results[(c, p)]]

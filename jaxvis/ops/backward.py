@@ -42,12 +42,14 @@ def relu(x: jax.Array, mode: str) -> jax.Array:
 
 
 def _relu_fwd(x, mode):
-    return jnp.maximum(x, 0.0), x
+    # Only the redirected rule needs x itself; the others keep the (smaller) mask.
+    return jnp.maximum(x, 0.0), x if mode == "redirected" else x > 0
 
 
-def _relu_bwd(mode, x, g):
-    positive = x > 0
+def _relu_bwd(mode, residual, g):
+    positive = residual > 0 if mode == "redirected" else residual
     if mode == "redirected":
+        x = residual
         passed = jnp.where(positive, g, 0.0)
         rows = passed.reshape(passed.shape[0], -1) if passed.ndim else passed.reshape(1, -1)
         any_passed = jnp.any(rows != 0, axis=1).reshape((-1,) + (1,) * max(passed.ndim - 1, 0))

@@ -132,6 +132,8 @@ def _per_pixel(v):
 def _network_input(x, v, new, t, steps, space):
     """The batch the network sees: x, with the new families' rows replaced by
     their images, randomly transformed while they are still stepping."""
+    if not new.index.shape[0]:  # a pixel-only batch: nothing to build or scatter (static)
+        return x
     h, w = x.shape[1:3]
     images = FAM.images01(new.family, v, new.matrix, new.magnitude, new.scale, h, w)
     on = new.transforms & (t < steps[new.index])
@@ -158,6 +160,8 @@ def _new_images(v, new, space, h, w):
 def shown_images(x, v, new, space):
     """x with the new families' rows set to their current images (the step
     leaves those rows alone: the images are only made when needed)."""
+    if not new.index.shape[0]:
+        return x
     return x.at[new.index].set(_new_images(v, new, space, *x.shape[1:3]))
 
 
@@ -224,14 +228,15 @@ def ascent_step(apply_fn, params, carry, t, units, objective, theta, new, lower,
     return (x, best_x, best_val, best_step, failed, v, adam), trace, val
 
 
-def no_new_families(h: int, w: int) -> tuple[NewFamilies, NetworkSpace]:
-    """An empty NewFamilies (M = 0) for an h x w input: a pixel-only batch."""
+def no_new_families(h: int, w: int) -> tuple[NewFamilies, jax.Array, NetworkSpace]:
+    """(an empty NewFamilies (M = 0), their empty variables, a NetworkSpace) for
+    an h x w input: a pixel-only batch."""
     wh = w // 2 + 1
     new = NewFamilies(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.zeros((0,), bool),
                       jnp.zeros((0,), jnp.float32), jax.random.split(jax.random.key(0), 0), jnp.eye(3),
-                      jnp.ones((3, h, wh)),
-                      jnp.ones((h, wh)), jnp.zeros((3,)), jnp.ones((3,)))
-    return new, NetworkSpace(False, 1.0, FAM.robust_sizes(h, w))
+                      jnp.ones((3, h, wh)), jnp.ones((h, wh)), jnp.zeros((3,)), jnp.ones((3,)))
+    v0 = jnp.zeros((0, *FAM.variables_shape(h, w)), jnp.float32)
+    return new, v0, NetworkSpace(False, 1.0, FAM.robust_sizes(h, w))
 
 
 def ascend(
@@ -275,8 +280,7 @@ def ascend(
     if objective is None:
         objective = O.neurons(n)
     if new is None:
-        new, space = no_new_families(h, w)
-        v0 = jnp.zeros((0, *FAM.variables_shape(h, w)), jnp.float32)
+        new, v0, space = no_new_families(h, w)
     x0 = shown_images(x0, v0, new, space)
     statics = dict(layer=layer, spatial=spatial, radius=radius, crop=crop, space=space)
     # best_val strongly typed float32, like the step's output: a weakly typed start
@@ -291,7 +295,7 @@ def ascend(
                                           lower, upper, crop_corner, **statics, redirecting=t < redirect_until)
         traces.append(trace)
         if observe is not None and t < max_steps:
-            observe(t + 1, shown_images(carry[0], carry[5], new, space) if len(new.index) else carry[0])
+            observe(t + 1, shown_images(carry[0], carry[5], new, space))
     x, best_x, best_val, best_step, failed, v = carry[:6]
     x = shown_images(x, v, new, space)
     better = (failed < 0) & jnp.isfinite(final) & (final > best_val)

@@ -17,7 +17,7 @@ from jaxvis.optimize import families as FAM
 from jaxvis.optimize import objectives as O
 from jaxvis.optimize import regularizers as R
 from jaxvis.optimize.ascent import (LR_POLICIES, START_IMAGES, NetworkSpace, NewFamilies, Theta, Units, ascend,
-                                    start_images)
+                                    no_new_families, start_images)
 from jaxvis.optimize.fourier import spectrum_scale
 from jaxvis.optimize.crop import plan_crop
 from jaxvis.optimize.presets import preset as load_preset
@@ -166,7 +166,7 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
     plan, y0, cx0 = (plan_crop(net.layer(layer), ys, xs, shape[:2], net.definition.layers)
                      if use_crops and croppable and has_crops(net) else (None, ys, xs))
     corner = (jnp.asarray(y0, jnp.int32), jnp.asarray(cx0, jnp.int32)) if plan else None
-    new, v0, space = _new_families(net, settings, family, new_index, keys, statistics)
+    new, v0, space = _new_families(net, settings, family, new_index, keys, statistics, mean, std)
     redirect = np.broadcast_to(np.asarray(settings["redirect_steps"], np.int32), (n,))
     objective = (jnp.asarray(kinds), None if weights is None else jnp.asarray(weights, jnp.float32),
                  jnp.asarray(diversity), jnp.asarray(groups), jnp.asarray(redirect))
@@ -191,21 +191,23 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
 INIT_SD = 0.01  # the fourier family's start: pixel std before the sigmoid (near grey, as Lucid's)
 
 
-def _new_families(net, settings, family, index, keys, statistics):
-    """(NewFamilies, start variables, NetworkSpace) for the elements ``index``."""
+def _new_families(net, settings, family, index, keys, statistics, mean, std):
+    """(NewFamilies, start variables, NetworkSpace) for the elements ``index``;
+    ``mean`` and ``std``: the network's preprocessing arrays."""
     spec = net.spec
     h, w = net.definition.input_shape[:2]
+    if not index.size:
+        return no_new_families(h, w)
     n = len(family)
     if statistics is None:
-        statistics = FAM.color_statistics(net) if index.size else FAM.ColorStatistics(
-            jnp.eye(3), jnp.ones((3, h, w // 2 + 1)), "")
+        statistics = FAM.color_statistics(net)
     lr = np.broadcast_to(np.asarray(settings["lr"], np.float32), (n,))[index]
     transforms = np.broadcast_to(np.asarray(settings["transforms"], bool), (n,))[index]
     sub_keys = keys[jnp.asarray(index)]
     fam = jnp.asarray(family[index])
     new = NewFamilies(jnp.asarray(index), fam, jnp.asarray(transforms), jnp.asarray(lr), sub_keys,
                       jnp.asarray(statistics.matrix, jnp.float32), jnp.asarray(statistics.magnitude, jnp.float32),
-                      spectrum_scale(h, w), jnp.asarray(spec.mean_array()), jnp.asarray(np.asarray(spec.std, np.float32)))
+                      spectrum_scale(h, w), mean, std)
     shape = FAM.variables_shape(h, w)
     v0 = jax.vmap(lambda k, f: FAM.init_variables(k, f, shape, INIT_SD))(sub_keys, fam)
     space = NetworkSpace(spec.channel_order == "BGR", float(spec.scale), FAM.robust_sizes(h, w))
