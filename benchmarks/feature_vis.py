@@ -105,6 +105,16 @@ each timed run is printed beside it.
 Ratios are Lucent time / jaxvis time (above 1: jaxvis faster). Prints the
 device; never fails on a ratio.
 
+The ceiling (printed last): this CPU's dense FP32 rate, measured in the same
+run on 2048^3 matrix products (torch and jax.numpy, the faster counts), and
+the least work an ascent step can do, twice XLA's FLOP count of the forward
+to the layer on what jaxvis feeds it (the unit's crop for neuron objectives,
+the whole image for channel objectives; the input gradient of a convolution
+costs its forward). t_min = units x steps x that work / that rate is a lower
+bound on any implementation's time, so b / t_min bounds the ratio over (b)
+reachable on this machine; "(a) of rate" is the share of the rate jaxvis
+reaches.
+
 ``--check`` first runs cheap correctness checks of the transcription: the
 Fourier image's shape and range, the identity cases of the kornia warps,
 every transform chain ending at 227x227, torch conv5 == jaxvis conv5 on the
@@ -132,7 +142,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from tests.reference import torch_nets  # noqa: E402
-from timing import cpu_model, cpu_seconds  # noqa: E402  (benchmarks/timing.py)
+from timing import best_time, cpu_model, cpu_seconds  # noqa: E402  (benchmarks/timing.py)
 
 INPUT = 227  # CaffeNet's fixed input side: Lucent's fixed_image_size and param.image size
 MEAN_BGR = (104.007, 116.669, 122.679)  # jaxvis caffenet's spec.mean (Caffe's mean pixel, BGR)
@@ -536,6 +546,22 @@ def timed(fn):
     return wall, others, out
 
 
+def dense_fp32_rate() -> tuple[float, float]:
+    """This CPU's dense FP32 rate in FLOP/s, measured now: the best of 5 timed
+    2048^3 matrix products in torch (its threads as set) and in jax.numpy."""
+    import jax
+    import jax.numpy as jnp
+
+    n = 2048
+    a = torch.randn(n, n)
+    b = jnp.asarray(a.numpy())
+    dot = jax.jit(jnp.dot)
+    rates = []
+    for fn in (lambda: torch.mm(a, a), lambda: dot(b, b).block_until_ready()):
+        rates.append(2 * n**3 / best_time(fn, 5))
+    return rates[0], rates[1]
+
+
 def pct(share):
     return "-" if math.isnan(share) else f"{share:.0%}"
 
@@ -629,6 +655,28 @@ def main():
           "u-st/s: unit-steps per second; others: the CPU share other processes used during (a) and (b) "
           "(they slow whichever runs beside them); channel mean: the objective's value (mean over the units) "
           "at the first and last step, on each side's own transformed image")
+    if with_jax and args.only == "both":
+        ceiling(net, args, rows)
+
+
+def ceiling(net, args, rows):
+    """The most any program doing jaxvis's work could gain over (b) at this CPU's measured dense rate."""
+    from accelerator import forward_flops  # benchmarks/accelerator.py (imports jax)
+
+    flops = 2 * forward_flops(net, args.layer, args.objective == "neuron")
+    torch_rate, jax_rate = dense_fp32_rate()
+    rate = max(torch_rate, jax_rate)
+    print(f"ceiling: this CPU's dense FP32 rate, measured now on 2048^3 matrix products: torch {torch_rate / 1e9:.1f}, "
+          f"jax.numpy {jax_rate / 1e9:.1f} GFLOP/s. An ascent step needs at least {flops / 1e9:.2f} GFLOP per image "
+          f"(XLA's count of the forward to {args.layer} on {'the unit crop' if args.objective == 'neuron' else 'the image'}"
+          f", twice: the input gradient of a convolution costs its forward), so no program doing this work at that rate "
+          f"runs U units x {args.steps} steps in less than t_min:")
+    print(f"{'units':>5s} {'t_min':>8s} {'b/t_min':>8s} {'(a) GFLOP/s':>12s} {'(a) of rate':>11s}")
+    for r in rows:
+        t_min = r["u"] * args.steps * flops / rate
+        achieved = r["u"] * args.steps * flops / r["run"]
+        print(f"{r['u']:5d} {t_min:8.2f} {r['luc'] / t_min:8.2f} {achieved / 1e9:12.1f} {achieved / rate:11.0%}")
+    print("b/t_min: the largest ratio over (b) that a program doing this work at this CPU's dense rate could reach")
 
 
 if __name__ == "__main__":

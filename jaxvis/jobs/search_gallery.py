@@ -55,8 +55,9 @@ def _families_table(table: list[dict]) -> str:
     body = "".join("<tr>" + f"<td>{html.escape(r['family'])}</td><td>{r['combinations']}</td>"
                    + "".join(f"<td>{_fmt(r[f'{w}_{n}'])}</td>" for n in scores.NAMES for w in ("best", "mean"))
                    + "</tr>" for r in rows)
-    return (f"<h2>Image families, ranked</h2><p>By the best recognisability of their sampled combinations "
-            f"(then activation): <a href='families.json'>families.json</a>.</p>"
+    return (f"<h2>Image families, ranked</h2><p>By the mean recognisability of their sampled combinations "
+            f"(then mean activation); a family's best is biased upward by its number of draws: "
+            f"<a href='families.json'>families.json</a>.</p>"
             f"<table><thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table>")
 
 

@@ -56,8 +56,10 @@ def combined_rank(table: list[dict]) -> list[float]:
 def family_ranking(table: list[dict]) -> list[dict]:
     """One row per image family of the score table's sampled combinations:
     their count, and each score's best and mean over them (None when no
-    combination has it); ordered by the best recognisability, then the best
-    activation (highest first)."""
+    combination has it); ordered by the mean recognisability, then the mean
+    activation (highest first). Not by the best: a family's best of many
+    combinations, each scored on a few probe images, is biased upward by
+    the number of draws (docs/feature_vis.md)."""
     by_family: dict[str, list[dict]] = {}
     for row in table:
         if row["kind"] == "sampled":
@@ -72,6 +74,6 @@ def family_ranking(table: list[dict]) -> list[dict]:
         out.append(entry)
 
     def key(e):
-        return tuple(-(e[f"best_{n}"] if e[f"best_{n}"] is not None else -np.inf) for n in NAMES[1::-1])
+        return tuple(-(e[f"mean_{n}"] if e[f"mean_{n}"] is not None else -np.inf) for n in NAMES[1::-1])
 
     return sorted(out, key=key)

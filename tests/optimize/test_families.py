@@ -75,7 +75,7 @@ def torch_run(family, v0, lr, steps):
     return z.detach().numpy(), trace
 
 
-@pytest.mark.parametrize("family", [FAM.FOURIER, FAM.MACO])
+@pytest.mark.parametrize("family", [FAM.FOURIER, FAM.MACO], ids=["fourier", "maco"])
 def test_new_family_ascent_equals_torch_adam_on_the_same_pipeline(family):
     steps, lr = 6, 0.05
     key = jax.random.key(3)
@@ -118,14 +118,15 @@ def test_mixed_batch_equals_each_family_alone():
     assert abs(float(together.trace[1, 0] - together.trace[2, 0])) > 1e-3  # the two families really differ
 
 
-def test_transforms_change_what_the_network_sees_but_not_the_kept_image():
+@pytest.mark.parametrize("family", [FAM.FOURIER, FAM.MACO], ids=["fourier", "maco"])
+def test_transforms_change_what_the_network_sees_but_not_the_kept_image(family):
     steps = 3
     key = jax.random.key(5)
-    v0 = FAM.init_variables(key, FAM.FOURIER, FAM.variables_shape(H, W), 0.5)[None]
+    v0 = FAM.init_variables(key, family, FAM.variables_shape(H, W), 0.5)[None]
     kw = dict(layer="toy", spatial=False, max_steps=steps, radius=0, space=SPACE, v0=v0)
     units = Units(*[jnp.zeros(1, jnp.int32)] * 3)
     runs = [ascend(toy_apply, None, jnp.zeros((1, H, W, 3)), units, theta(1, steps, 0.0), -1e9, 1e9,
-                   new=new_families([0], [FAM.FOURIER], [on], [1e-30], key[None]), **kw) for on in (False, True)]
+                   new=new_families([0], [family], [on], [1e-30], key[None]), **kw) for on in (False, True)]
     # lr ~ 0: the image never changes, so the final values agree; the traced values differ by the transforms
     np.testing.assert_allclose(runs[0].final_value, runs[1].final_value, rtol=1e-5)
     assert not np.allclose(runs[0].trace, runs[1].trace, rtol=1e-3)
