@@ -117,11 +117,18 @@ def preprocess(images, spec: PreprocessSpec) -> np.ndarray:
     if arr.shape[1:3] != tuple(spec.input_size):
         arr = (np.stack([_resize_one(img, spec) for img in arr]) if len(arr)
                else np.zeros((0, *spec.input_size, 3), np.uint8))
-    x = arr.astype(np.float32)
-    if spec.channel_order == "BGR":
-        x = x[..., ::-1]
-    x = x * np.float32(spec.scale) - spec.mean_array()
-    return (x / np.asarray(spec.std, np.float32)).astype(np.float32)
+    x = normalize(arr.astype(np.float32), spec.channel_order == "BGR", np.float32(spec.scale), spec.mean_array(),
+                  np.asarray(spec.std, np.float32))
+    return x.astype(np.float32)
+
+
+def normalize(pixels, bgr: bool, scale, mean, std):
+    """RGB pixel values in 0..255 (numpy or traced jax arrays [..., 3]) -> the
+    network's input: its channel order, times ``scale``, minus ``mean``, over
+    ``std``. ``preprocess`` and the ascent's new image families share it."""
+    if bgr:
+        pixels = pixels[..., ::-1]
+    return (pixels * scale - mean) / std
 
 
 def deprocess(x, spec: PreprocessSpec) -> np.ndarray:

@@ -30,6 +30,7 @@ from jax import lax
 import optax
 
 from jaxvis.backward.substitute import with_relu_backward
+from jaxvis.data.preprocess import normalize
 from jaxvis.optimize import families as FAM
 from jaxvis.optimize import objectives as O
 from jaxvis.optimize import regularizers as R
@@ -145,10 +146,7 @@ def _network_input(x, v, new, t, steps, space):
 def _to_network(image01, new, space):
     """RGB [..., H, W, 3] in 0..1 -> the network's input space: pixels 0..255
     in its channel order, times scale, minus mean, over std (preprocess.py)."""
-    pixels = image01 * 255.0
-    if space.bgr:
-        pixels = pixels[..., ::-1]
-    return (pixels * space.pixel_scale - new.mean) / new.std
+    return normalize(image01 * 255.0, space.bgr, space.pixel_scale, new.mean, new.std)
 
 
 def _new_images(v, new, space, h, w):
