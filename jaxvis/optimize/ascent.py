@@ -184,13 +184,49 @@ def ascent_step(apply_fn, params, carry, t, units, objective, theta, new, lower,
         return _objective(apply_fn, params, z, units, objective, crop_corner, layer=layer, spatial=spatial,
                           crop=crop)
 
-    (g, gv), val = jax.grad(objective_of, argnums=(0, 1), has_aux=True)(x, v)
+    pixels = new.index.shape[0] < x.shape[0]  # static: some element is in the pixel family
+
+    def gradients(fn):
+        if pixels:
+            return jax.grad(fn, argnums=(0, 1), has_aux=True)(x, v)
+        gv, val = jax.grad(fn, argnums=1, has_aux=True)(x, v)  # no pixel element: no image gradient to make
+        return (None, gv), val
+
+    (g, gv), val = gradients(objective_of)
     if redirecting:  # both gradients, each element taking its own
         redirect = t < objective.redirect_steps
-        (rg, rgv), _ = jax.grad(with_relu_backward(objective_of, "redirected"), argnums=(0, 1), has_aux=True)(x, v)
-        g = jnp.where(_per_pixel(redirect), rg, g)
+        (rg, rgv), _ = gradients(with_relu_backward(objective_of, "redirected"))
+        if pixels:
+            g = jnp.where(_per_pixel(redirect), rg, g)
         gv = jnp.where(redirect[new.index][:, None, None, None, None], rgv, gv)
     alive = (t < theta.steps) & (failed < 0)
+    finite = jnp.isfinite(val)
+    if pixels:
+        x, best_x, best_val, best_step, pixel_finite = _pixel_update(x, g, val, t, theta, alive, best_x, best_val,
+                                                                     best_step, new, lower, upper, radius)
+        finite = finite & pixel_finite
+
+    # The new families: Adam ascends (its updates descend -gv), frozen past their steps.
+    new_alive = alive[new.index]
+    updates, adam_next = ADAM.update(jax.tree.map(jnp.negative, gv), adam)
+    v_next = v - new.lr[:, None, None, None, None] * updates
+    v_ok = jnp.all(jnp.isfinite(v_next), axis=(1, 2, 3, 4)) & jnp.all(jnp.isfinite(gv), axis=(1, 2, 3, 4))
+    v_keep = new_alive & v_ok
+    v = jnp.where(v_keep[:, None, None, None, None], v_next, v)
+    adam = jax.tree.map(lambda a, b: jnp.where(jnp.any(new_alive), a, b), adam_next, adam)
+    # (their rows of x are refreshed from v only when shown: ``shown_images``)
+
+    finite = finite.at[new.index].set(finite[new.index] & v_ok)
+    failed = jnp.where(alive & ~finite, t, failed)
+    trace = jnp.where(t < theta.steps, val, jnp.nan)
+    return (x, best_x, best_val, best_step, failed, v, adam), trace, val
+
+
+def _pixel_update(x, g, val, t, theta, alive, best_x, best_val, best_step, new, lower, upper, radius):
+    """The paper's step for the pixel elements (the new families' rows of x
+    are left as they are): the best image so far, then x <- r_theta(x + lr g)
+    where the element is alive and everything is finite. Returns (x, best_x,
+    best_val, best_step, finite [N])."""
     pixel = jnp.ones(x.shape[0], bool).at[new.index].set(False)
     better = alive & pixel & (val > best_val)
     best_x = jnp.where(_per_pixel(better), x, best_x)
@@ -205,25 +241,10 @@ def ascent_step(apply_fn, params, carry, t, units, objective, theta, new, lower,
     y = _batch_cond(theta.norm_pct > 0, lambda y: jax.vmap(R.clip_small_norm)(y, theta.norm_pct), y)
     y = _batch_cond(theta.contrib_pct > 0, lambda y: jax.vmap(R.clip_small_contribution)(y, g, theta.contrib_pct), y)
     y = R.clip_to_valid(y, lower, upper)
-
-    # The new families: Adam ascends (its updates descend -gv), frozen past their steps.
-    new_alive = alive[new.index]
-    updates, adam_next = ADAM.update(jax.tree.map(jnp.negative, gv), adam)
-    v_next = v - new.lr[:, None, None, None, None] * updates
-    v_ok = jnp.all(jnp.isfinite(v_next), axis=(1, 2, 3, 4)) & jnp.all(jnp.isfinite(gv), axis=(1, 2, 3, 4))
-    v_keep = new_alive & v_ok
-    v = jnp.where(v_keep[:, None, None, None, None], v_next, v)
-    adam = jax.tree.map(lambda a, b: jnp.where(jnp.any(new_alive), a, b), adam_next, adam)
-    # (their rows of x are refreshed from v only when shown: ``shown_images``)
-
     # Percentile clipping can zero a NaN image, so the inputs of the step are checked too.
-    finite = (jnp.isfinite(val) & jnp.isfinite(lr) & jnp.all(jnp.isfinite(g), axis=(1, 2, 3))
-              & jnp.all(jnp.isfinite(y), axis=(1, 2, 3)))
-    finite = finite.at[new.index].set(finite[new.index] & v_ok)
-    failed = jnp.where(alive & ~finite, t, failed)
-    x = jnp.where(_per_pixel(alive & finite), y, x)
-    trace = jnp.where(t < theta.steps, val, jnp.nan)
-    return (x, best_x, best_val, best_step, failed, v, adam), trace, val
+    finite = (jnp.isfinite(lr) & jnp.all(jnp.isfinite(g), axis=(1, 2, 3)) & jnp.all(jnp.isfinite(y), axis=(1, 2, 3)))
+    x = jnp.where(_per_pixel(alive & finite & jnp.isfinite(val)), y, x)
+    return x, best_x, best_val, best_step, finite
 
 
 def no_new_families(h: int, w: int) -> tuple[NewFamilies, jax.Array, NetworkSpace]:

@@ -95,7 +95,8 @@ def transform(key, image01: jax.Array, on, sizes: RobustSizes) -> jax.Array:
                           max_angle_deg=sizes.max_angle)
     params = jax.tree.map(lambda a, b: jnp.where(on, a, b), drawn, identity_params(sizes))
     return T.apply_params(image01, params, pad_width=sizes.pad, jitter_px=sizes.jitter,
-                          final_jitter_px=sizes.final_jitter, fill=GREY)
+                          final_jitter_px=sizes.final_jitter, fill=GREY,
+                          reach=T.reach_bound(sizes.scales, sizes.max_angle))
 
 
 def variables_shape(h: int, w: int) -> tuple[int, int, int, int]:
