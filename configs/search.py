@@ -10,7 +10,10 @@ batch per chunk of 8 combinations: 45-55 minutes on a 2-core CPU. The review
 gallery is workdirs/search/index.html; the 4 sampled combinations that
 demo_b recognises best are exported to workdirs/search/presets.py
 (``--config.export="('c017',)"`` or ``--config.export_by=...`` with the
-same command re-exports without recomputing). Re-running resumes.
+same command re-exports without recomputing). Each exported combination is
+then re-run on all 10 class units with 3 restarts the search never drew,
+and demo_b's held-out recognisability goes into presets.py and the gallery
+(jaxvis/jobs/search_holdout.py). Re-running resumes.
 """
 
 import ml_collections
@@ -32,4 +35,5 @@ def get_config() -> ml_collections.ConfigDict:
     c.export_top = 4
     c.export_by = "recognisability"  # recognisability | activation | diversity | rank (mean rank over the three)
     c.export = ()  # ids to export instead of the best export_top, e.g. ("c017", "c203")
+    c.holdout_restarts = 3  # each exported combination re-run on every class unit with this many new restarts; 0: off
     return c

@@ -61,7 +61,29 @@ def _families_table(table: list[dict]) -> str:
             f"<table><thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def write(workdir: str, net, config, probes: list[str], table: list[dict], picked: set[str]) -> None:
+def _holdout_table(table: list[dict], holdout: dict) -> str:
+    """The exported combinations' scores in the search beside their held-out ones."""
+    if not holdout:
+        return ""
+    body = []
+    for r in table:
+        h = holdout.get(r["id"])
+        if h:
+            body.append(f"<tr><td><a href='combos/{r['id']}/index.html#holdout'>{r['id']}</a></td>"
+                        f"<td>{_setting(r['settings'], 'family')}</td><td>{_fmt(r.get('recognisability'))}</td>"
+                        f"<td>{_fmt(h['recognisability'])}</td></tr>")
+    first = next(iter(holdout.values()))
+    return (f"<h2>Exported presets, held out</h2><p>Each exported combination re-run on all "
+            f"{len(first['units'])} class units with {first['restarts']} restarts the search never drew (seed "
+            f"{first['seed']}): the judge's mean probability of the class. The search's own score is the best "
+            f"of many noisy draws; trust this one. <a href='holdout.json'>holdout.json</a>.</p>"
+            f"<table><thead><tr><th>id</th><th>family</th><th>recognisability in the search</th>"
+            f"<th>held out</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def write(workdir: str, net, config, probes: list[str], table: list[dict], picked: set[str],
+          holdout: dict | None = None) -> None:
+    holdout = holdout or {}
     rows = []
     for order, r in enumerate(table):
         mark = " (exported)" if r["id"] in picked else ""
@@ -69,7 +91,7 @@ def write(workdir: str, net, config, probes: list[str], table: list[dict], picke
         cells += "".join(f"<td>{_fmt(r.get(k))}</td>" for k in scores.NAMES)
         rows.append(f"<tr {_data(r, order)}><td><a href='combos/{r['id']}/index.html'>{r['id']}</a>{mark}</td>"
                     f"<td>{r['kind']}</td>{cells}<td>{r['rank']:.1f}</td></tr>")
-        _combo_page(workdir, net, r, probes, config.restarts)
+        _combo_page(workdir, net, r, probes, config.restarts, holdout.get(r["id"]))
     heads = "".join(f"<th>{h}</th>" for h in ("id", "kind", *COLUMNS, *scores.NAMES, "mean rank"))
     probe_links = " ".join(f"<a href='probes/{p}/index.html'>{p}</a>" for p in probes)
     for p in probes:
@@ -80,23 +102,38 @@ def write(workdir: str, net, config, probes: list[str], table: list[dict], picke
         f"{html.escape(config.judge or 'none')}. Scores: see jaxvis/search/scores.py; the sampling "
         f"distributions: jaxvis/search/sampling.py. <a href='scores.json'>scores.json</a>, "
         f"exported presets: <a href='presets.py'>presets.py</a>.</p><p>Probes: {probe_links}</p>"
-        f"{_families_table(table)}"
+        f"{_holdout_table(table, holdout)}{_families_table(table)}"
         f"{_buttons('rows')}<table><thead><tr>{heads}</tr></thead><tbody id='rows'>{''.join(rows)}</tbody></table>"))
 
 
-def _combo_page(workdir: str, net, row: dict, probes: list[str], restarts: int) -> None:
+def _combo_page(workdir: str, net, row: dict, probes: list[str], restarts: int, holdout: dict | None) -> None:
     body = []
     for p, s in zip(probes, row["probes"]):
         imgs = "".join(f"<img src='{p}-r{r}.png' width='96' height='96' alt='restart {r}'> " for r in range(restarts))
         body.append(f"<h3><a href='../../probes/{p}/index.html'>{p}</a></h3><p>{imgs}</p><p>activation "
                     f"{_fmt(s['activation'])}, recognisability {_fmt(s['recognisability'])}, diversity "
                     f"{_fmt(s['diversity'])}</p>")
+    if holdout:
+        body.append(f"<h2 id='holdout'>Held out: recognisability {_fmt(holdout['recognisability'])}</h2><p>Every "
+                    f"class unit, {holdout['restarts']} restarts the search never drew (seed {holdout['seed']}); "
+                    f"under each unit the judge's mean probability of its class.</p>")
+        for unit, p in zip(holdout["units"], holdout["per_unit"]):
+            imgs = "".join(f"<img src='holdout/{unit}-r{r}.png' width='64' height='64' alt='{unit} restart {r}'> "
+                           for r in range(holdout["restarts"]))
+            body.append(f"<p>{html.escape(unit)}{_class_name(net, unit)}: {imgs} {_fmt(p)}</p>")
     scores_line = ", ".join(f"{k} {_fmt(row.get(k))}" for k in scores.NAMES)
     files.remove_temporaries(os.path.join(workdir, "combos", row["id"]))
     files.write_text(os.path.join(workdir, "combos", row["id"], "index.html"), page(
         f"{net.name}: combination {row['id']} ({row['kind']})",
         f"<p><a href='../../index.html'>all combinations</a> | <a href='meta.json'>meta.json</a></p>"
         f"<p>{html.escape(_theta(row['settings']))}; {scores_line}</p>{''.join(body)}"))
+
+
+def _class_name(net, unit: str) -> str:
+    """' (name)' for a class unit 'layer-0003' of a network with class names."""
+    names = net.spec.class_names or ()
+    channel = int(unit.rsplit("-", 1)[1])
+    return f" ({html.escape(names[channel])})" if channel < len(names) else ""
 
 
 def _probe_page(workdir: str, net, probe: str, table: list[dict]) -> None:

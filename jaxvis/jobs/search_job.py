@@ -14,7 +14,9 @@ Layout of the workdir::
     probes/<probe>/index.html       every combination side by side, sortable
     scores.json                     the score table
     families.json                   the image families ranked by their combinations' scores
-    presets.py                      the chosen combinations, as presets
+    combos/<id>/holdout/<unit>-r<r>.png, holdout.json
+                                    the exported combinations' held-out check (search_holdout.py)
+    presets.py                      the chosen combinations, as presets, with both scores
     index.html                      the sortable table of all combinations
 """
 
@@ -29,7 +31,7 @@ from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis import workdir as wd
 from jaxvis.errors import ConfigError
-from jaxvis.jobs import chunked, hosts, search_gallery, unit_scores
+from jaxvis.jobs import chunked, hosts, search_gallery, search_holdout, unit_scores
 from jaxvis.optimize.families import FAMILIES, color_statistics
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import parse_unit
@@ -183,16 +185,34 @@ def chosen(table: list[dict], config) -> list[dict]:
     return picked[:config.export_top]
 
 
-def write_presets(path: str, rows: list[dict], workdir: str) -> None:
-    """A preset file: ``FILE.py:ID`` works wherever a preset name does."""
+def _score_line(row: dict, holdout: dict) -> str:
+    """One preset's scores for the preset file: in the search, and held out."""
+    v = row.get("recognisability")
+    line = (f"{row['id']} ({row['settings'].get('family', 'pixel')}): recognisability "
+            f"{'-' if v is None else f'{v:.3f}'} on the search's probes")
+    h = holdout.get(row["id"])
+    if h:
+        line += (f", {h['recognisability']:.3f} held out ({len(h['units'])} class units x {h['restarts']} new "
+                 f"restarts, seed {h['seed']})")
+    return line
+
+
+def write_presets(path: str, rows: list[dict], workdir: str, holdout: dict | None = None) -> None:
+    """A preset file: ``FILE.py:ID`` works wherever a preset name does. Its
+    docstring gives each preset's scores (search_holdout.py)."""
     body = ",\n".join(f"    {r['id']!r}: {r['settings']!r}" for r in rows)
     first = rows[0]["id"] if rows else ""
+    lines = "\n".join(f"- {_score_line(r, holdout or {})}" for r in rows)
     files.write_text(path, f'''"""Regularization presets chosen by jaxvis search in {workdir}.
 
     jaxvis visualize --config=configs/demo.py --workdir=workdirs/vis_chosen \\\\
         --config.presets="('{path}:{first}',)"
 
 or ``jaxvis.visualize(net, units, preset="{path}:{first}")``.
+
+Scores (the held-out one is the one to trust: the search's is the best of
+many noisy draws):
+{lines}
 """
 
 import ml_collections
@@ -230,6 +250,7 @@ def check_config(config) -> None:
     checks.integer(config, "seed", 0)
     checks.integer(config, "combos_per_chunk", 1)
     checks.integer(config, "export_top", 0)
+    checks.integer(config, "holdout_restarts", 0)
     checks.one_of(config, "export_by", EXPORT_BY)
     ids = {*(REFERENCES if references else ()), *(f"c{i:03d}" for i in range(combos))}
     unknown = [i for i in checks.names(config, "export") if i not in ids]
@@ -247,7 +268,8 @@ def run_search(config, workdir: str) -> dict:
         probes = [parse_probe(net, p) for p in config.probes]
     combos = combinations(config)
     chunks = plan_chunks(combos, config.combos_per_chunk)
-    wd.claim(workdir, config.to_dict(), extend_keys=("export", "export_top", "export_by"))  # re-exporting is free
+    # re-exporting is free; so is another held-out check
+    wd.claim(workdir, config.to_dict(), extend_keys=("export", "export_top", "export_by", "holdout_restarts"))
     by_id = {c["id"]: c for c in combos}
     if hosts.index() == 0:
         files.write_json(os.path.join(workdir, "combinations.json"), combos)
@@ -259,14 +281,18 @@ def run_search(config, workdir: str) -> dict:
 
     info = chunked.run(workdir, chunks, run_chunk, cost=lambda c: len(c["combos"]),
                        units=lambda c: len(c["combos"]) * len(probes))
-    picked = []
+    # Every process scores and picks (the same records, the same result), then shares the held-out runs.
+    metas = [m for record in chunked.read_records(workdir, chunks) for m in record["combos"]]
+    table = score_table(metas)
+    picked = chosen(table, config)
+    holdout = search_holdout.run(net, judge, config, picked, workdir, statistics)
     if hosts.index() == 0:
-        metas = [m for record in chunked.read_records(workdir, chunks) for m in record["combos"]]
-        table = score_table(metas)
-        picked = chosen(table, config)
         files.remove_temporaries(workdir)
         files.write_json(os.path.join(workdir, "scores.json"), table)
         files.write_json(os.path.join(workdir, "families.json"), scores.family_ranking(table))
-        write_presets(os.path.join(workdir, "presets.py"), picked, workdir)
-        search_gallery.write(workdir, net, config, [probe_name(p) for p in probes], table, {r["id"] for r in picked})
-    return {"combinations": len(combos), "probes": len(probes), **info, "chosen": [r["id"] for r in picked]}
+        files.write_json(os.path.join(workdir, "holdout.json"), holdout)
+        write_presets(os.path.join(workdir, "presets.py"), picked, workdir, holdout)
+        search_gallery.write(workdir, net, config, [probe_name(p) for p in probes], table, {r["id"] for r in picked},
+                             holdout)
+    return {"combinations": len(combos), "probes": len(probes), **info, "chosen": [r["id"] for r in picked],
+            "holdout": {i: h["recognisability"] for i, h in holdout.items()}}

@@ -25,6 +25,7 @@ NAMES = ("fc8-0002-0-0", "conv5-0001-8-8")
 def small_config():
     c = search_config.get_config()
     c.probes, c.combinations, c.steps, c.restarts, c.combos_per_chunk, c.export_top = PROBES, 4, 4, 2, 4, 2
+    c.holdout_restarts = 2
     return c
 
 
@@ -56,7 +57,12 @@ def test_files_and_gallery_links(searched):
         assert links, page
         for link in links:
             assert not link.startswith(("/", "http")), (page, link)
-            assert os.path.isfile(os.path.normpath(os.path.join(workdir, os.path.dirname(page), link))), (page, link)
+            target, _, anchor = link.partition("#")
+            target = os.path.normpath(os.path.join(workdir, os.path.dirname(page), target))
+            assert os.path.isfile(target), (page, link)
+            if anchor:
+                with open(target) as f:
+                    assert f"id='{anchor}'" in f.read(), (page, link)
     with open(os.path.join(workdir, "probes", NAMES[0], "index.html")) as f:
         text = f.read()
     assert all(f"alt='{i}'" in text for i in ids)  # every combination on the probe's page
@@ -109,12 +115,50 @@ def test_exported_presets_reproduce_their_combination(searched):
         assert np.abs(_png(workdir, combo, NAMES[0], r).astype(int) - res.images[0, r].astype(int)).max() <= 1
 
 
+def test_holdout_is_visualize_with_new_restarts_judged_on_every_class(searched):
+    """Each exported combination re-run on all 10 class units with the restarts
+    of seed 1: its images are ``visualize`` with that preset and seed, and its
+    score is demo_b's mean probability of the class on them, recomputed."""
+    workdir, info, table = searched
+    with open(os.path.join(workdir, "holdout.json")) as f:
+        holdout = json.load(f)
+    assert sorted(holdout) == sorted(info["chosen"]) and len(holdout) == 2
+    judge = jaxvis.load_model("demo_b")
+    for combo, h in holdout.items():
+        assert (h["restarts"], h["seed"], len(h["units"])) == (2, 1, 10)
+        images = np.stack([gallery.read_png(os.path.join(workdir, "combos", combo, "holdout", f"fc8-{c:04d}-r{r}.png"))
+                           for c in range(10) for r in range(2)])
+        p = np.asarray(judge.blobs(judge.preprocess(images))["prob"])[np.arange(20), np.repeat(np.arange(10), 2)]
+        assert h["recognisability"] == pytest.approx(p.mean(), rel=1e-4, abs=1e-6)
+        np.testing.assert_allclose(h["per_unit"], p.reshape(10, 2).mean(axis=1), rtol=1e-4, atol=1e-6)
+        assert info["holdout"][combo] == h["recognisability"]
+    combo = info["chosen"][0]
+    res = jaxvis.visualize(jaxvis.load_model("demo"), [("fc8", 2)], preset=f"{workdir}/presets.py:{combo}",
+                           restarts=2, seed=1)
+    for r in range(2):
+        held = gallery.read_png(os.path.join(workdir, "combos", combo, "holdout", f"fc8-0002-r{r}.png"))
+        assert np.abs(held.astype(int) - res.images[0, r].astype(int)).max() <= 1
+        assert not np.array_equal(held, _png(workdir, combo, NAMES[0], r))  # not the search's restart
+    with open(os.path.join(workdir, "presets.py")) as f:
+        text = f.read()
+    assert f"{holdout[combo]['recognisability']:.3f} held out (10 class units x 2 new restarts, seed 1)" in text
+    with open(os.path.join(workdir, "index.html")) as f:
+        assert "Exported presets, held out" in f.read()
+    with open(os.path.join(workdir, "combos", combo, "index.html")) as f:
+        assert "fc8-0002 (square)" in f.read()  # class units named on the held-out images
+
+
 def test_rerun_resumes_and_exports_by_hand(searched):
     workdir, _, _ = searched
     c = small_config()
     c.export = ("c003", "row2")  # may change between runs: only the export is redone
     again = run_search(c, workdir)
     assert (again["chunks_run"], again["chunks_skipped"], again["chosen"]) == (0, 2, ["c003", "row2"])
+    assert sorted(again["holdout"]) == ["c003", "row2"]  # the new exports' held-out check
+    record = os.path.join(workdir, "chunks", "holdout-row2-r2.json")
+    before = os.path.getmtime(record)
+    assert run_search(c, workdir)["holdout"] == again["holdout"]  # resumed: no held-out run repeated
+    assert os.path.getmtime(record) == before
     assert preset(os.path.join(workdir, "presets.py:row2")).norm_pct == 20.0
     c.seed = 1
     with pytest.raises(JaxvisError, match="different config.*seed: 0 -> 1"):
@@ -153,6 +197,7 @@ def test_preset_file_errors_name_the_file_and_the_preset(searched, tmp_path):
 def test_search_over_families_runs_them_in_one_batch_and_ranks_them(tmp_path):
     c = small_config()
     c.families, c.combinations, c.references, c.steps, c.combos_per_chunk = ("pixel", "fourier", "maco"), 6, False, 2, 6
+    c.holdout_restarts = 0  # off: checked above
     workdir = str(tmp_path / "families")
     info = run_search(c, workdir)
     assert info["chunks_run"] == 1
