@@ -25,7 +25,10 @@ Conventions:
 
 Gradient of the resampling. Autodiff's transpose of a bilinear gather is a
 scatter-add, which XLA's CPU backend runs element by element (at 32 CaffeNet
-images it cost ~0.2 s per step, 15x the gather itself). Given a static
+images it cost ~0.2 s per step, 15x the gather itself), and which under jit
+was measured wrong where a source point falls within ~1e-5 of a pixel edge
+(presumably the forward's and the backward's fusions round it differently;
+tests/optimize/test_transforms.py keeps such a case). Given a static
 ``reach`` (``reach_bound``: an upper bound on scale (|cos a| + |sin a|) over
 the scales and angles that will be passed), ``scale_rotate``'s gradient
 w.r.t. x is instead the exact adjoint written as gathers: source pixel s
