@@ -23,3 +23,6 @@ def main(argv):
           f"{os.path.join(workdir, 'index.html')}")
     if info["chosen"]:
         print(f"exported {', '.join(info['chosen'])} to {os.path.join(workdir, 'presets.py')}")
+    if info["holdout"]:
+        print("held-out recognisability (every class unit, new restarts): "
+              + ", ".join(f"{i} {v:.3f}" for i, v in info["holdout"].items()))
