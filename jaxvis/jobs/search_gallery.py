@@ -9,7 +9,7 @@ import html
 import os
 
 from jaxvis import files
-from jaxvis.jobs.gallery import SORT_SCRIPT, page, sort_buttons
+from jaxvis.jobs.gallery import SORT_SCRIPT, class_name, page, sort_buttons
 from jaxvis.search import sampling, scores
 
 def _fmt(v) -> str:
@@ -120,20 +120,16 @@ def _combo_page(workdir: str, net, row: dict, probes: list[str], restarts: int, 
         for unit, p in zip(holdout["units"], holdout["per_unit"]):
             imgs = "".join(f"<img src='holdout/{unit}-r{r}.png' width='64' height='64' alt='{unit} restart {r}'> "
                            for r in range(holdout["restarts"]))
-            body.append(f"<p>{html.escape(unit)}{_class_name(net, unit)}: {imgs} {_fmt(p)}</p>")
+            layer, channel = unit.rsplit("-", 1)
+            name = class_name(net, layer, int(channel))
+            label = html.escape(unit + (f" ({name})" if name else ""))
+            body.append(f"<p>{label}: {imgs} {_fmt(p)}</p>")
     scores_line = ", ".join(f"{k} {_fmt(row.get(k))}" for k in scores.NAMES)
     files.remove_temporaries(os.path.join(workdir, "combos", row["id"]))
     files.write_text(os.path.join(workdir, "combos", row["id"], "index.html"), page(
         f"{net.name}: combination {row['id']} ({row['kind']})",
         f"<p><a href='../../index.html'>all combinations</a> | <a href='meta.json'>meta.json</a></p>"
         f"<p>{html.escape(_theta(row['settings']))}; {scores_line}</p>{''.join(body)}"))
-
-
-def _class_name(net, unit: str) -> str:
-    """' (name)' for a class unit 'layer-0003' of a network with class names."""
-    names = net.spec.class_names or ()
-    channel = int(unit.rsplit("-", 1)[1])
-    return f" ({html.escape(names[channel])})" if channel < len(names) else ""
 
 
 def _probe_page(workdir: str, net, probe: str, table: list[dict]) -> None:
