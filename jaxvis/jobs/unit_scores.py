@@ -34,7 +34,12 @@ before its class layer in forward order (``penultimate_layer``), flattened;
 for the Caffe-family networks (demo_b, CaffeNet) that is ``relu7``, fc7
 after its ReLU, the representation its classifier reads. Every image, of any
 size (patches, crops), goes through the judge's own ``preprocess`` (which
-resizes it to the judge's input) before the forward pass.
+resizes it to the judge's input) before the forward pass. The forced choice
+may compare in another of the judge's blobs (``score_unit``'s ``mis_layer``,
+the visualize job's ``config.mis_layer``). A class-level space suits class
+units; for mid-level units a mid-level blob is the fairer judge, since both
+references and queries there are parts of images: docs/feature_vis.md has
+the measurement.
 """
 
 from __future__ import annotations
@@ -153,11 +158,12 @@ def _as_groups(images) -> list[tuple[list[int], np.ndarray]]:
     return [(idx, np.stack([items[i] for i in idx])) for idx in groups.values()]
 
 
-def judge_outputs(judge, images) -> tuple[np.ndarray, np.ndarray]:
-    """(features [N, D] float32: the judge's penultimate blob, flattened;
-    probabilities [N, K]) of uint8 ``images`` (an array or a list of images
-    of any sizes), each resized to the judge's input by its ``preprocess``."""
-    layer = penultimate_layer(judge)
+def judge_outputs(judge, images, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(features [N, D] float32: the judge's blob ``layer`` (default: its
+    penultimate one), flattened; probabilities [N, K]) of uint8 ``images``
+    (an array or a list of images of any sizes), each resized to the judge's
+    input by its ``preprocess``."""
+    layer = layer or penultimate_layer(judge)
     groups = _as_groups(images)
     feats: list = [None] * sum(len(idx) for idx, _ in groups)
     probs: list = [None] * len(feats)
@@ -172,10 +178,10 @@ def judge_outputs(judge, images) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(feats).astype(np.float32), np.stack(probs).astype(np.float32)
 
 
-def judge_features(judge, images) -> np.ndarray:
-    """[N, D] float32: the judge's penultimate representation of uint8
-    ``images`` (see ``judge_outputs``)."""
-    return judge_outputs(judge, images)[0]
+def judge_features(judge, images, layer: str | None = None) -> np.ndarray:
+    """[N, D] float32: the judge's blob ``layer`` (default: its penultimate
+    representation) of uint8 ``images``, flattened (see ``judge_outputs``)."""
+    return judge_outputs(judge, images, layer)[0]
 
 
 def is_class_unit(net, layer: str, judge) -> bool:
@@ -218,7 +224,8 @@ def _none_if_nan(v):
 
 
 def score_unit(net, layer: str, channel: int, y, x, restart_images, best_value, *, judge=None,
-               images=None, labels=None, stats: DatasetStatistics | None = None, mis_trials: int = 40) -> dict:
+               images=None, labels=None, stats: DatasetStatistics | None = None, mis_trials: int = 40,
+               mis_layer: str | None = None) -> dict:
     """The scores of unit (layer, channel) at (y, x) (None for fc units) of
     ``net``, as a JSON-able dict (keys: activation, transferability,
     plausibility, mis_visualizations, mis_natural, diversity_pixels,
@@ -231,7 +238,9 @@ def score_unit(net, layer: str, channel: int, y, x, restart_images, best_value, 
     this layer (``dataset_statistics``): the scoring images, or None.
     mis_trials: forced-choice trials (pairs drawn by
     ``quality.forced_choice_trials`` with seed ``MIS_SEED`` from the pools of
-    ``forced_choice_pools``)."""
+    ``forced_choice_pools``). mis_layer: the judge's blob the forced choice
+    compares in (default: its penultimate representation, as every other
+    score)."""
     restart_images = _check_images(restart_images, "score_unit")
     best_value = np.asarray(best_value, np.float64)
     have_data = images is not None and stats is not None
@@ -261,11 +270,12 @@ def score_unit(net, layer: str, channel: int, y, x, restart_images, best_value, 
 
         strong, weak = pools
         natural = stats.strongest(channel, NATURAL)
-        feats = judge_features(judge, patches([*natural, *strong, *weak]))
+        feats = judge_features(judge, patches([*natural, *strong, *weak]), mis_layer)
         natural_f, strong_f, weak_f = np.split(feats, [len(natural), len(natural) + len(strong)])
         pairs = quality.forced_choice_trials(len(strong), len(weak), int(mis_trials), MIS_SEED)
         strong_f, weak_f = strong_f[pairs[:, 0]], weak_f[pairs[:, 1]]
-        out["mis_visualizations"] = quality.machine_forced_choice(view_features, strong_f, weak_f)
+        references = view_features if not mis_layer else judge_features(judge, views, mis_layer)
+        out["mis_visualizations"] = quality.machine_forced_choice(references, strong_f, weak_f)
         out["mis_natural"] = quality.machine_forced_choice(natural_f, strong_f, weak_f)
     return out
 

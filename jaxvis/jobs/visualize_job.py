@@ -62,7 +62,8 @@ from jaxvis.render.grids import field_crop, grid, montage, save_png, stack_rows,
 
 # The scores' fields with their defaults: none of them changes the images, and
 # a workdir made before they existed resumes with these values.
-SCORE_DEFAULTS = {"judge": "", "score_images": 0, "score_seed": 2, "mis_trials": 40, "score_folder": ""}
+SCORE_DEFAULTS = {"judge": "", "score_images": 0, "score_seed": 2, "mis_trials": 40, "mis_layer": "",
+                  "score_folder": ""}
 
 
 def job_config(**fields) -> ml_collections.ConfigDict:
@@ -84,6 +85,7 @@ def job_config(**fields) -> ml_collections.ConfigDict:
     c.score_images = SCORE_DEFAULTS["score_images"]  # scoring images; 0: no scores at all
     c.score_seed = SCORE_DEFAULTS["score_seed"]  # demo-world seed of the scoring images (not a training seed)
     c.mis_trials = SCORE_DEFAULTS["mis_trials"]  # forced-choice trials per unit
+    c.mis_layer = SCORE_DEFAULTS["mis_layer"]  # the judge's blob the forced choice compares in; "": its penultimate
     c.score_folder = SCORE_DEFAULTS["score_folder"]  # a folder of scoring images (replaces the demo world)
     unknown = set(fields) - set(c)
     if unknown:
@@ -237,8 +239,10 @@ def _run_chunk(net, config, chunk, workdir, scoring: _Scoring | None = None) -> 
             meta["scores"] = unit_scores.score_unit(
                 net, layer, channel, y if spatial else None, x if spatial else None, res.images[i],
                 res.best_value[i], judge=scoring.judge, images=images, labels=labels, stats=stats,
-                mis_trials=int(config.mis_trials))
-            meta["scoring"] = {"images": described, "judge": config.judge or None, "mis_trials": int(config.mis_trials)}
+                mis_trials=int(config.mis_trials), mis_layer=config.mis_layer or None)
+            meta["scoring"] = {"images": described, "judge": config.judge or None, "mis_trials": int(config.mis_trials),
+                               "mis_layer": config.mis_layer or (scoring.judge and unit_scores.penultimate_layer(
+                                   scoring.judge))}
             entries, patches, deconvs = top.get(channel, ([], [], []))
             meta["top9"] = entries
             if patches:
@@ -292,8 +296,14 @@ def check_config(config) -> None:
     checks.integer(config, "score_seed", 0)
     checks.integer(config, "mis_trials", 1)
     checks.existing_folder(config, "score_folder")
+    mis_layer = checks.text(config, "mis_layer")
     if checks.text(config, "judge"):
-        checks.roles(checks.model(config, "judge"), "judge", "class_layer")
+        judge = checks.model(config, "judge")
+        checks.roles(judge, "judge", "class_layer")
+        if mis_layer:
+            checks.check_layer(judge, "mis_layer", mis_layer)
+    elif mis_layer:
+        raise ConfigError(f"config.mis_layer: {mis_layer!r} names a layer of the judge, but config.judge is empty")
 
 
 def run_visualize(config, workdir: str, extend: bool = False) -> dict:

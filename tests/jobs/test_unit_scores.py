@@ -11,7 +11,7 @@ from PIL import Image
 import jaxvis
 from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.analysis.topk import patch
-from jaxvis.errors import ConfigError, InputImageError, UnknownModelError
+from jaxvis.errors import ConfigError, InputImageError, UnitError, UnknownModelError
 from jaxvis.jobs import unit_scores as us
 from jaxvis.jobs import visualize_job
 from jaxvis.search import quality
@@ -116,10 +116,12 @@ def test_class_unit_scores_against_the_judge_called_directly(net, judge, world):
     assert list(flat) == list(us.NAMES) and flat["mean_p"] == s["transferability"]["mean_p"]
 
 
-def test_forced_choice_uses_the_documented_images(net, judge, world):
+@pytest.mark.parametrize("mis_layer", [None, "relu4"])
+def test_forced_choice_uses_the_documented_images(net, judge, world, mis_layer):
     """A conv unit: references are the restarts cropped to its field, or the
     top-9 patches (ranks 1..9); queries the patches of ranks 10..9+T against
-    the T weakest, T = min(trials, (N - 9) // 2), paired by forced_choice_trials(seed 0)."""
+    the T weakest, T = min(trials, (N - 9) // 2), paired by forced_choice_trials(seed 0);
+    similarity in the judge's relu7 by default, or in the blob ``mis_layer`` names."""
     images, labels = world
     layer, c, y, x = "conv5", 7, 8, 8
     info = net.layer(layer)
@@ -131,8 +133,8 @@ def test_forced_choice_uses_the_documented_images(net, judge, world):
     assert t == 30
 
     def feats(pictures):
-        return np.stack([np.asarray(judge.blobs(judge.preprocess(p[None]))["relu7"], np.float64)[0]
-                         for p in pictures])
+        return np.stack([np.asarray(judge.blobs(judge.preprocess(p[None]))[mis_layer or "relu7"], np.float64)[0]
+                         .ravel() for p in pictures])
 
     def patches(ids):
         return [patch(images[i], info, *where[i, c]) for i in ids]
@@ -153,7 +155,7 @@ def test_forced_choice_uses_the_documented_images(net, judge, world):
         return np.mean(wins)
 
     s = us.score_unit(net, layer, c, y, x, restarts, [1.0, 2.0, 3.0], judge=judge, images=images, labels=labels,
-                      stats=stats, mis_trials=trials)
+                      stats=stats, mis_trials=trials, mis_layer=mis_layer)
     assert s["mis_natural"] == pytest.approx(mis(natural))
     assert s["mis_visualizations"] == pytest.approx(mis(feats(crops)))
     assert s["transferability"] is None and s["plausibility"] is None  # not a class unit
@@ -205,12 +207,21 @@ def test_scoring_images_demo_world_folder_or_none(net, tmp_path):
     ("score_seed", -1, ConfigError, "config.score_seed: -1 is not an integer >= 0"),
     ("judge", "demo_c", UnknownModelError, "config.judge"),
     ("score_folder", "/no/such/folder", ConfigError, "config.score_folder: folder '/no/such/folder' does not exist"),
+    ("mis_layer", "relu9", ConfigError, "config.mis_layer: 'relu9' names a layer of the judge, but config.judge is empty"),
 ])
 def test_config_errors_name_the_field(field, value, error, message):
     config = visualize_job.job_config(model="demo")
     config[field] = value
     with pytest.raises(error, match=message.replace("(", r"\(")):
         visualize_job.check_config(config)
+
+
+def test_mis_layer_must_be_a_layer_of_the_judge():
+    config = visualize_job.job_config(model="demo", judge="demo_b", mis_layer="relu9")
+    with pytest.raises(UnitError, match="config.mis_layer: demo_b has no layer 'relu9'"):
+        visualize_job.check_config(config)
+    config.mis_layer = "relu4"
+    visualize_job.check_config(config)
 
 
 def test_unit_patch_is_the_topk_patch(net, world):
