@@ -36,10 +36,8 @@ after its ReLU, the representation its classifier reads. Every image, of any
 size (patches, crops), goes through the judge's own ``preprocess`` (which
 resizes it to the judge's input) before the forward pass. The forced choice
 may compare in another of the judge's blobs (``score_unit``'s ``mis_layer``,
-the visualize job's ``config.mis_layer``). A class-level space suits class
-units; for mid-level units a mid-level blob is the fairer judge, since both
-references and queries there are parts of images: docs/feature_vis.md has
-the measurement.
+the visualize job's ``config.mis_layer``). For mid-level units a mid-level
+blob may be the fairer space: docs/feature_vis.md has the measurement.
 """
 
 from __future__ import annotations
