@@ -175,12 +175,9 @@ def _gathered_bwd(reach, residuals, g):
     h, w = g.shape[0], g.shape[1]
     s_r = jnp.arange(h, dtype=jnp.float32)[:, None]
     s_c = jnp.arange(w, dtype=jnp.float32)[None, :]
-    # The inverse image of each source pixel s: q* = scale R(angle) (s - centre) + centre.
-    theta = jnp.deg2rad(jnp.asarray(angle_deg, jnp.float32))
-    cos, sin = jnp.cos(theta) * scale, jnp.sin(theta) * scale
-    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    q_r = cos * (s_r - cy) - sin * (s_c - cx) + cy
-    q_c = sin * (s_r - cy) + cos * (s_c - cx) + cx
+    # The inverse image of each source pixel s, q* = scale R(angle) (s - centre) + centre, is the
+    # forward map with the inverse scale and angle.
+    q_r, q_c = _sample_points(h, w, 1.0 / scale, -jnp.asarray(angle_deg, jnp.float32), s_r, s_c)
     # Every q with a non-zero weight has |q - q*| < reach per axis: the integers of that open interval.
     first_r = jnp.floor(q_r - reach).astype(jnp.int32) + 1
     first_c = jnp.floor(q_c - reach).astype(jnp.int32) + 1
