@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
-from jaxvis.jobs import chunked, unit_scores
+from jaxvis.jobs import chunked, search_batch, unit_scores
 from jaxvis.optimize.units import parse_unit
-from jaxvis.optimize.visualization import restart_keys, run_layer, scale_lr
+from jaxvis.optimize.visualization import restart_keys
 from jaxvis.render.grids import save_png
 
 SEED_OFFSET = 1  # held-out restart r starts from fold_in(key(seed + 1), r): no restart of the search
@@ -51,17 +50,12 @@ def run_chunk(net, judge, config, units, combo: dict, workdir: str, statistics) 
     """Runs one combination on ``units`` x ``config.holdout_restarts`` new
     restarts in one batch, saves the images, returns the chunk's record."""
     restarts = config.holdout_restarts
-    elems = [(u, r) for u in range(len(units)) for r in range(restarts)]
-    settings = scale_lr(net, {k: np.array([v] * len(elems)) for k, v in combo["settings"].items()})
-    cols = np.array([units[u][1:] for u, _ in elems])
-    keys = restart_keys(config.seed + SEED_OFFSET, restarts)[np.array([r for _, r in elems])]
-    out = run_layer(net, units[0][0], cols[:, 0], cols[:, 1], cols[:, 2], keys, settings, max_steps=config.steps,
-                    groups=np.array([u for u, _ in elems]), statistics=statistics)
-    images = net.deprocess(out.best_x)
-    _, probs = unit_scores.judge_outputs(judge, images)
-    p = probs[np.arange(len(elems)), cols[:, 0]].reshape(len(units), restarts)
+    keys = restart_keys(config.seed + SEED_OFFSET, restarts)
+    elems, images, _ = search_batch.run(net, units[0][0], [combo], units, keys, config.steps, statistics)
+    p = search_batch.class_probability(judge, images, [units[u][1] for _, u, _ in elems])
+    p = p.reshape(len(units), restarts)
     d = os.path.join(workdir, "combos", combo["id"], "holdout")
-    for j, (u, r) in enumerate(elems):
+    for j, (_, u, r) in enumerate(elems):
         save_png(images[j], os.path.join(d, f"{unit_name(units[u])}-r{r}.png"))
     return {"id": combo["id"], "recognisability": float(p.mean()), "restarts": restarts,
             "seed": config.seed + SEED_OFFSET, "units": [unit_name(u) for u in units],

@@ -31,11 +31,11 @@ from jaxvis import config_checks as checks
 from jaxvis import files
 from jaxvis import workdir as wd
 from jaxvis.errors import ConfigError
-from jaxvis.jobs import chunked, hosts, search_gallery, search_holdout, unit_scores
+from jaxvis.jobs import chunked, hosts, search_batch, search_gallery, search_holdout, unit_scores
 from jaxvis.optimize.families import FAMILIES, color_statistics
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.units import parse_unit
-from jaxvis.optimize.visualization import restart_keys, run_layer, scale_lr
+from jaxvis.optimize.visualization import restart_keys
 from jaxvis.render.grids import save_png
 from jaxvis.search import sampling, scores
 
@@ -95,19 +95,11 @@ def _run_chunk(net, judge, config, probes, chunk, by_id, workdir, statistics) ->
     results = {}  # (combo index, probe index) -> (images [R], best_value, best_step, failed)
     for layer in dict.fromkeys(p[0] for p in probes):
         pidx = [i for i, p in enumerate(probes) if p[0] == layer]
-        # element order: combo, probe, restart
-        elems = [(c, p, r) for c in range(len(combos)) for p in pidx for r in range(r_count)]
-        settings = {k: np.array([combos[c]["settings"][k] for c, _, _ in elems])
-                    for k in combos[0]["settings"]}
-        settings = scale_lr(net, settings)
-        cols = np.array([probes[p][1:] for _, p, _ in elems])
-        keys = keys_r[np.array([r for _, _, r in elems])]
-        groups = np.array([c * len(probes) + p for c, p, _ in elems])  # a probe's restarts under one combination
-        out = run_layer(net, layer, cols[:, 0], cols[:, 1], cols[:, 2], keys, settings, max_steps=config.steps,
-                        groups=groups, statistics=statistics)
-        images = net.deprocess(out.best_x)
-        for j, (c, p, r) in enumerate(elems):
-            results.setdefault((c, p), []).append((images[j], out.best_value[j], out.best_step[j], out.failed_step[j]))
+        elems, images, out = search_batch.run(net, layer, combos, [probes[p] for p in pidx], keys_r, config.steps,
+                                              statistics)
+        for j, (c, u, r) in enumerate(elems):
+            results.setdefault((c, pidx[u]), []).append(
+                (images[j], out.best_value[j], out.best_step[j], out.failed_step[j]))
     metas = []
     for c, combo in enumerate(combos):
         d = os.path.join(workdir, "combos", combo["id"])
@@ -120,8 +112,7 @@ def _run_chunk(net, judge, config, probes, chunk, by_id, workdir, statistics) ->
                 save_png(images[r], os.path.join(d, f"{name}-r{r}.png"))
             judged = None
             if unit_scores.is_class_unit(net, unit[0], judge):
-                probs = np.asarray(judge.probabilities(judge.blobs(judge.preprocess(images))))[:, unit[1]]
-                judged = [float(v) for v in probs]
+                judged = [float(v) for v in search_batch.class_probability(judge, images, unit[1])]
             values = [float(e[1]) for e in results[(c, p)]]
             rows.append({"probe": name, "best_value": values, "best_step": [int(e[2]) for e in results[(c, p)]],
                          "failed_step": [int(e[3]) for e in results[(c, p)]], "judge_p": judged,
