@@ -141,6 +141,12 @@ def penultimate_layer(judge) -> str:
     return names[i - 1]
 
 
+def mis_space(judge, mis_layer: str | None = None) -> str:
+    """The judge's blob the forced choice compares in: ``mis_layer``, or its
+    penultimate representation."""
+    return mis_layer or penultimate_layer(judge)
+
+
 def _as_groups(images) -> list[tuple[list[int], np.ndarray]]:
     """uint8 images (an [N, H, W, 3] array or a list of [H, W, 3] of any sizes)
     grouped by size: [(their positions, [n, H, W, 3])]."""
@@ -268,11 +274,12 @@ def score_unit(net, layer: str, channel: int, y, x, restart_images, best_value, 
 
         strong, weak = pools
         natural = stats.strongest(channel, NATURAL)
-        feats = judge_features(judge, patches([*natural, *strong, *weak]), mis_layer)
+        space = mis_space(judge, mis_layer)
+        feats = judge_features(judge, patches([*natural, *strong, *weak]), space)
         natural_f, strong_f, weak_f = np.split(feats, [len(natural), len(natural) + len(strong)])
         pairs = quality.forced_choice_trials(len(strong), len(weak), int(mis_trials), MIS_SEED)
         strong_f, weak_f = strong_f[pairs[:, 0]], weak_f[pairs[:, 1]]
-        references = view_features if not mis_layer else judge_features(judge, views, mis_layer)
+        references = view_features if space == penultimate_layer(judge) else judge_features(judge, views, space)
         out["mis_visualizations"] = quality.machine_forced_choice(references, strong_f, weak_f)
         out["mis_natural"] = quality.machine_forced_choice(natural_f, strong_f, weak_f)
     return out

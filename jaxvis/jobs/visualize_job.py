@@ -241,8 +241,7 @@ def _run_chunk(net, config, chunk, workdir, scoring: _Scoring | None = None) -> 
                 res.best_value[i], judge=scoring.judge, images=images, labels=labels, stats=stats,
                 mis_trials=int(config.mis_trials), mis_layer=config.mis_layer or None)
             meta["scoring"] = {"images": described, "judge": config.judge or None, "mis_trials": int(config.mis_trials),
-                               "mis_layer": config.mis_layer or (scoring.judge and unit_scores.penultimate_layer(
-                                   scoring.judge))}
+                               "mis_layer": scoring.judge and unit_scores.mis_space(scoring.judge, config.mis_layer)}
             entries, patches, deconvs = top.get(channel, ([], [], []))
             meta["top9"] = entries
             if patches:
