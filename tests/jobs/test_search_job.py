@@ -1,7 +1,8 @@
 """``jaxvis search`` end to end on a small config: the files and the review
 gallery's links, the scores recomputed from the written images, Table 1's
-row 3 in the search equal to ``jaxvis.visualize`` with row 3, and the
-exported preset file reproducing its combination through ``visualize``."""
+row 3 in the search equal to ``jaxvis.visualize`` with row 3, the
+exported preset file reproducing its combination through ``visualize``, and
+two processes giving the files of one."""
 
 import itertools
 import json
@@ -17,9 +18,13 @@ from jaxvis.errors import JaxvisError, UnitError
 from jaxvis.jobs import gallery
 from jaxvis.jobs.search_job import run_search
 from jaxvis.optimize.presets import preset
+from tests.jobs import job_files
 
 PROBES = ("fc8:2", "conv5:1")
 NAMES = ("fc8-0002-0-0", "conv5-0001-8-8")
+FLAGS = ("--config.probes=('fc8:2','conv5:1')", "--config.combinations=4", "--config.steps=4", "--config.restarts=2",
+         "--config.combos_per_chunk=4", "--config.export_top=2", "--config.holdout_restarts=2")  # small_config's
+FIRST_RUN: dict = {}  # the fixture's files (path: sha256) before any test re-exports, and its presets.py
 
 
 def small_config():
@@ -33,8 +38,14 @@ def small_config():
 def searched(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("search") / "run")
     info = run_search(small_config(), workdir)
+    FIRST_RUN.update(files=job_files.tree(workdir), presets=_text(workdir, "presets.py"))
     with open(os.path.join(workdir, "scores.json")) as f:
         return workdir, info, json.load(f)
+
+
+def _text(workdir, path):
+    with open(os.path.join(workdir, path)) as f:
+        return f.read()
 
 
 def _png(workdir, combo, probe, r):
@@ -146,6 +157,19 @@ def test_holdout_is_visualize_with_new_restarts_judged_on_every_class(searched):
         assert "Exported presets, held out" in f.read()
     with open(os.path.join(workdir, "combos", combo, "index.html")) as f:
         assert "fc8-0002 (square)" in f.read()  # class units named on the held-out images
+
+
+def test_two_processes_give_the_one_process_files(searched, tmp_path):
+    """Two processes joined by jax.distributed on localhost: each runs its own
+    chunks, then every process reads all the records, picks the same exports
+    and runs its share of their held-out records; process 0 writes the
+    gallery. The files are those of one process."""
+    workdir = str(tmp_path / "two")
+    outs = job_files.run_two_processes(job_files.cli("search", "configs/search.py", workdir, *FLAGS))
+    assert all("(1 chunks run, 0 already done)" in out for out in outs)  # 2 chunks: one each
+    job_files.same_files(workdir, FIRST_RUN["files"], unequal=("presets.py",))
+    # presets.py names its own workdir in its docstring; otherwise the same text
+    assert _text(workdir, "presets.py") == FIRST_RUN["presets"].replace(searched[0], workdir)
 
 
 def test_rerun_resumes_and_exports_by_hand(searched):

@@ -5,15 +5,12 @@ extended workdir, 8 devices and 2 processes giving the 1-device files. The
 runs are scored (configs/demo.py's judge demo_b, on 64 scoring images), so
 every comparison of files also compares the scores in meta.json."""
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -24,6 +21,7 @@ from configs import demo as demo_config
 from jaxvis.errors import JaxvisError
 from jaxvis.jobs import gallery, run_visualize
 from jaxvis.render.grids import field_crop
+from tests.jobs import job_files
 
 FLAGS = ["--config.layers=('conv1','fc8')", "--config.restarts=2", "--config.steps=3", "--config.chunk_units=8",
          "--config.score_images=64"]
@@ -37,31 +35,8 @@ def small_config(layers=("conv1", "fc8"), presets=("row3",)):
     return c
 
 
-def _tree(root):
-    out = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(d, n)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-
 def _cli(workdir, *extra):
-    return [sys.executable, "-m", "jaxvis.cli.main", "visualize", "--config=configs/demo.py",
-            f"--workdir={workdir}", *FLAGS, *extra]
-
-
-def _env(**extra):
-    return dict(os.environ, PYTHONPATH=os.getcwd(), **extra)
-
-
-def _same_files(workdir, reference):
-    """Same file set, byte-identical files (config.json aside: it may hold the flags' order)."""
-    resumed = _tree(workdir)
-    assert sorted(resumed) == sorted(reference)  # no file missing, none extra (no stray .tmp)
-    differ = [p for p in reference if p != "config.json" and resumed[p] != reference[p]]
-    assert not differ, differ[:5]
+    return job_files.cli("visualize", "configs/demo.py", workdir, *FLAGS, *extra)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +57,7 @@ def test_files_and_gallery_links(finished):
                 assert os.path.isfile(os.path.join(unit, name)), (layer, c, name)
             assert os.path.isfile(os.path.join(workdir, "unit_pages", layer, f"{c:04d}.html"))
         assert os.path.isfile(os.path.join(workdir, "layers", "row3", f"{layer}.png"))
-    pages = [p for p in _tree(workdir) if p.endswith(".html")]
+    pages = [p for p in job_files.tree(workdir) if p.endswith(".html")]
     assert len(pages) == 1 + 2 + 26 + 26  # index, layer pages, per-preset unit pages, unit pages
     for page in pages:
         with open(os.path.join(workdir, page)) as f:
@@ -95,9 +70,9 @@ def test_files_and_gallery_links(finished):
 
 
 def test_kill_and_resume_gives_the_uninterrupted_files(finished, tmp_path):
-    reference = _tree(finished[0])
+    reference = job_files.tree(finished[0])
     workdir = str(tmp_path / "killed")
-    proc = subprocess.Popen(_cli(workdir), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(workdir), env=job_files.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = os.path.join(workdir, "chunks")
     deadline = time.time() + 300
     def records():
@@ -109,17 +84,17 @@ def test_kill_and_resume_gives_the_uninterrupted_files(finished, tmp_path):
     proc.wait()
     done_before = records()
     assert 2 <= done_before < 4, "the run was not interrupted mid-way"
-    rerun = subprocess.run(_cli(workdir), env=_env(), capture_output=True, text=True)
+    rerun = subprocess.run(_cli(workdir), env=job_files.env(), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{4 - done_before} chunks run, {done_before} already done" in rerun.stdout
-    _same_files(workdir, reference)
+    job_files.same_files(workdir, reference)
 
 
 def test_resume_removes_what_a_killed_writer_left(finished, tmp_path):
     """A kill between writing a temporary file and renaming it leaves ``*.tmp<pid>``:
     the rerun removes it, for the chunk it redoes and for the gallery it rewrites.
     The redone chunk's scores (meta.json) are byte-identical to the first run's."""
-    reference = _tree(finished[0])
+    reference = job_files.tree(finished[0])
     workdir = str(tmp_path / "copy")
     shutil.copytree(finished[0], workdir)
     os.remove(os.path.join(workdir, "chunks", "row3-conv1-00008.json"))
@@ -131,19 +106,19 @@ def test_resume_removes_what_a_killed_writer_left(finished, tmp_path):
             f.write("half")
     info = run_visualize(small_config(), workdir)
     assert (info["chunks_run"], info["chunks_skipped"]) == (1, 3)
-    _same_files(workdir, reference)
+    job_files.same_files(workdir, reference)
 
 
 def test_eight_devices_give_the_one_device_files(finished, tmp_path):
     """The chunk's batch sharded over 8 (simulated) CPU devices; fc8's last
     chunk (2 units x 2 restarts) is padded to 8. Sharding may change float
     rounding, so a pixel may differ by one level."""
-    reference = _tree(finished[0])
+    reference = job_files.tree(finished[0])
     workdir = str(tmp_path / "eight")
-    run = subprocess.run(_cli(workdir), env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+    run = subprocess.run(_cli(workdir), env=job_files.env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert sorted(_tree(workdir)) == sorted(reference)
+    assert sorted(job_files.tree(workdir)) == sorted(reference)
     for page in (p for p in reference if p.endswith(".png")):
         a = np.asarray(gallery.read_png(os.path.join(workdir, page)), np.int16)
         b = np.asarray(gallery.read_png(os.path.join(finished[0], page)), np.int16)
@@ -157,30 +132,22 @@ def test_eight_devices_give_the_one_device_files(finished, tmp_path):
 def test_two_processes_give_the_one_process_files(finished, tmp_path):
     """Two processes joined by jax.distributed on localhost share the chunks
     (each its own), process 0 writes the gallery: the files of one process."""
-    reference = _tree(finished[0])
-    workdir = str(tmp_path / "two")
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    procs = [subprocess.Popen(_cli(workdir, f"--coordinator_address=localhost:{port}", "--num_processes=2",
-                                   f"--process_id={i}"), env=_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    reference = job_files.tree(finished[0])
+    outs = job_files.run_two_processes(_cli(str(tmp_path / "two")))
     # 4 chunks: process 0 takes the 1st and 3rd, process 1 the 2nd and 4th.
-    assert all("2 chunks run, 0 already done" in out for out, _ in outs)
-    _same_files(workdir, reference)
+    assert all("2 chunks run, 0 already done" in out for out in outs)
+    job_files.same_files(str(tmp_path / "two"), reference)
 
 
 def test_extend_adds_layers_and_keeps_finished_units(tmp_path):
     workdir = str(tmp_path / "grow")
     run_visualize(small_config(("fc8",)), workdir)
-    before = _tree(workdir)
+    before = job_files.tree(workdir)
     with pytest.raises(JaxvisError, match="--extend to add layers"):
         run_visualize(small_config(("fc8", "conv1")), workdir)
     info = run_visualize(small_config(("fc8", "conv1")), workdir, extend=True)
     assert (info["chunks_run"], info["chunks_skipped"]) == (2, 2)
-    after = _tree(workdir)
+    after = job_files.tree(workdir)
     kept = [p for p in before if p.startswith(("units/row3/fc8/", "chunks/")) and not p.endswith("index.html")]
     assert kept and all(after[p] == before[p] for p in kept)
     assert os.path.isfile(os.path.join(workdir, "units", "row3", "conv1", "0015", "grid.png"))

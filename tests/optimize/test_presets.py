@@ -51,6 +51,7 @@ def test_names_that_are_not_one_component_are_refused(name, match):
 def test_a_bare_preset_file_names_chunks_and_directories_by_its_stem(preset_file, tmp_path):
     c = demo_config.get_config()
     c.presets, c.layers, c.restarts, c.steps, c.chunk_units = (preset_file,), ("fc8",), 1, 2, 16
+    c.score_images = 0  # naming only: no scores
     workdir = str(tmp_path / "w")
     run_visualize(c, workdir)
     assert sorted(os.listdir(os.path.join(workdir, "chunks"))) == ["my_presets-fc8-00000.json"]
