@@ -22,15 +22,14 @@ from tests.jobs import job_files
 
 PROBES = ("fc8:2", "conv5:1")
 NAMES = ("fc8-0002-0-0", "conv5-0001-8-8")
-FLAGS = ("--config.probes=('fc8:2','conv5:1')", "--config.combinations=4", "--config.steps=4", "--config.restarts=2",
-         "--config.combos_per_chunk=4", "--config.export_top=2", "--config.holdout_restarts=2")  # small_config's
+SMALL = {"probes": PROBES, "combinations": 4, "steps": 4, "restarts": 2, "combos_per_chunk": 4, "export_top": 2,
+         "holdout_restarts": 2}  # small_config's changes to configs/search.py
 FIRST_RUN: dict = {}  # the fixture's files (path: sha256) before any test re-exports, and its presets.py
 
 
 def small_config():
     c = search_config.get_config()
-    c.probes, c.combinations, c.steps, c.restarts, c.combos_per_chunk, c.export_top = PROBES, 4, 4, 2, 4, 2
-    c.holdout_restarts = 2
+    c.update(SMALL)
     return c
 
 
@@ -165,7 +164,8 @@ def test_two_processes_give_the_one_process_files(searched, tmp_path):
     and runs its share of their held-out records; process 0 writes the
     gallery. The files are those of one process."""
     workdir = str(tmp_path / "two")
-    outs = job_files.run_two_processes(job_files.cli("search", "configs/search.py", workdir, *FLAGS))
+    outs = job_files.run_two_processes(job_files.cli("search", "configs/search.py", workdir,
+                                                      *(f"--config.{k}={v!r}" for k, v in SMALL.items())))
     assert all("(1 chunks run, 0 already done)" in out for out in outs)  # 2 chunks: one each
     job_files.same_files(workdir, FIRST_RUN["files"], unequal=("presets.py",))
     # presets.py names its own workdir in its docstring; otherwise the same text
