@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 
-
 from jaxvis.jobs import chunked, search_batch, unit_scores
 from jaxvis.optimize.units import parse_unit
 from jaxvis.optimize.visualization import restart_keys

@@ -162,12 +162,12 @@ def _as_groups(images) -> list[tuple[list[int], np.ndarray]]:
     return [(idx, np.stack([items[i] for i in idx])) for idx in groups.values()]
 
 
-def judge_outputs(judge, images, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(features [N, D] float32: the judge's blob ``layer`` (default: its
-    penultimate one), flattened; probabilities [N, K]) of uint8 ``images``
-    (an array or a list of images of any sizes), each resized to the judge's
-    input by its ``preprocess``."""
-    layer = layer or penultimate_layer(judge)
+def judge_outputs(judge, images, layers=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({layer: features [N, D] float32, the judge's blob flattened} for each
+    of ``layers`` (default: its penultimate one), probabilities [N, K]) of
+    uint8 ``images`` (an array or a list of images of any sizes), each resized
+    to the judge's input by its ``preprocess``; one forward pass for all."""
+    layers = list(dict.fromkeys(layers or (penultimate_layer(judge),)))
     groups = _as_groups(images)
     feats: list = [None] * sum(len(idx) for idx, _ in groups)
     probs: list = [None] * len(feats)
@@ -175,17 +175,19 @@ def judge_outputs(judge, images, layer: str | None = None) -> tuple[np.ndarray, 
         x = judge.preprocess(group)
         for lo, (part, n) in zip(range(0, len(x), BATCH), _padded_batches(x)):
             blobs = judge.blobs(part)
-            f = np.asarray(blobs[layer]).reshape(len(part), -1)[:n]
+            f = {layer: np.asarray(blobs[layer]).reshape(len(part), -1)[:n] for layer in layers}
             p = np.asarray(judge.probabilities(blobs))[:n]
             for j in range(n):
-                feats[idx[lo + j]], probs[idx[lo + j]] = f[j], p[j]
-    return np.stack(feats).astype(np.float32), np.stack(probs).astype(np.float32)
+                feats[idx[lo + j]], probs[idx[lo + j]] = {layer: f[layer][j] for layer in layers}, p[j]
+    return ({layer: np.stack([f[layer] for f in feats]).astype(np.float32) for layer in layers},
+            np.stack(probs).astype(np.float32))
 
 
 def judge_features(judge, images, layer: str | None = None) -> np.ndarray:
     """[N, D] float32: the judge's blob ``layer`` (default: its penultimate
     representation) of uint8 ``images``, flattened (see ``judge_outputs``)."""
-    return judge_outputs(judge, images, layer)[0]
+    layer = layer or penultimate_layer(judge)
+    return judge_outputs(judge, images, (layer,))[0][layer]
 
 
 def is_class_unit(net, layer: str, judge) -> bool:
@@ -258,10 +260,14 @@ def score_unit(net, layer: str, channel: int, y, x, restart_images, best_value, 
     out["diversity_pixels"] = scores.diversity(np.stack(views)) if same_size else None
     if judge is None:
         return out
-    view_features = judge_features(judge, views)
-    out["diversity_features"] = quality.feature_diversity(view_features)
+    penultimate, space = penultimate_layer(judge), mis_space(judge, mis_layer)
+    view_features, view_probs = judge_outputs(judge, views, (penultimate, space))
+    out["diversity_features"] = quality.feature_diversity(view_features[penultimate])
     if is_class_unit(net, layer, judge):
-        feats, probs = judge_outputs(judge, restart_images)
+        # The whole images; a view as large as its restart is the restart itself (field_crop clips).
+        uncropped = all(v.shape == restart_images.shape[1:] for v in views)
+        whole, probs = (view_features, view_probs) if uncropped else judge_outputs(judge, restart_images)
+        feats = whole[penultimate]
         out["transferability"] = quality.transferability(probs, int(channel))
         if labels is not None and images is not None:
             real = np.flatnonzero(np.asarray(labels) == channel)
@@ -274,13 +280,11 @@ def score_unit(net, layer: str, channel: int, y, x, restart_images, best_value, 
 
         strong, weak = pools
         natural = stats.strongest(channel, NATURAL)
-        space = mis_space(judge, mis_layer)
         feats = judge_features(judge, patches([*natural, *strong, *weak]), space)
         natural_f, strong_f, weak_f = np.split(feats, [len(natural), len(natural) + len(strong)])
         pairs = quality.forced_choice_trials(len(strong), len(weak), int(mis_trials), MIS_SEED)
         strong_f, weak_f = strong_f[pairs[:, 0]], weak_f[pairs[:, 1]]
-        references = view_features if space == penultimate_layer(judge) else judge_features(judge, views, space)
-        out["mis_visualizations"] = quality.machine_forced_choice(references, strong_f, weak_f)
+        out["mis_visualizations"] = quality.machine_forced_choice(view_features[space], strong_f, weak_f)
         out["mis_natural"] = quality.machine_forced_choice(natural_f, strong_f, weak_f)
     return out
 

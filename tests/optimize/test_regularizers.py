@@ -13,6 +13,7 @@ from jaxvis.optimize import regularizers as R
 gaussian_blur = jax.jit(R.gaussian_blur, static_argnums=2)
 blur_if_due = jax.jit(R.blur_if_due, static_argnums=4)
 
+
 @pytest.fixture
 def img():
     return np.random.default_rng(0).normal(0, 20, (13, 11, 3)).astype(np.float32)
