@@ -87,8 +87,8 @@ def main() -> None:
     args = ap.parse_args()
     device = jax.devices()[0]
     peak = peak_tflops(device, args.peak_tflops)
-    print(f"device: {device.platform} {getattr(device, 'device_kind', '')} x{jax.device_count()}; jax {jax.__version__}; "
-          f"dense FP32 peak {peak if peak else 'unknown'} TFLOP/s")
+    print(f"device: {device.platform} {getattr(device, 'device_kind', '')} x{jax.device_count()}; "
+          f"jax {jax.__version__}; dense FP32 peak {peak if peak else 'unknown'} TFLOP/s")
     net = jaxvis.load_model("caffenet", weights="random", seed=0)
     units = sum(net.layer(name).channels for name in net.default_layers())
     print(f"caffenet, random weights; every unit: {units} units (layers {', '.join(net.default_layers())})")

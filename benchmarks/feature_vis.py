@@ -601,8 +601,8 @@ def main():
         device = "jaxvis not run (--only torch)"
     print(f"device: {device}; CPU: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
-    print(f"caffenet (torch_nets random weights, seed 0) {args.layer}, {args.objective} objective, Fourier + decorrelated "
-          f"{INPUT}x{INPUT} images, {args.steps} steps; torch weights "
+    print(f"caffenet (torch_nets random weights, seed 0) {args.layer}, {args.objective} objective, "
+          f"Fourier + decorrelated {INPUT}x{INPUT} images, {args.steps} steps; torch weights "
           f"{'frozen' if args.freeze else 'requiring grad (as render_vis leaves them)'}")
     if args.check:
         checks(model, args.layer, with_jax)
@@ -627,7 +627,8 @@ def main():
             if args.warmup:
                 lucent_run(model, args.layer, u, args.warmup, kind=args.objective)
             losses = []
-            row["luc"], row["ob"], _ = timed(lambda u=u, losses=losses: lucent_run(model, args.layer, u, args.steps, losses, args.objective))
+            row["luc"], row["ob"], _ = timed(
+                lambda u=u, losses=losses: lucent_run(model, args.layer, u, args.steps, losses, args.objective))
             row["lu"] = (-losses[0] / u, -losses[-1] / u)  # loss = -(sum of the U channel means)
             if u == 1:
                 lucent_1 = row["luc"]
@@ -668,8 +669,9 @@ def ceiling(net, args, rows):
     rate = max(torch_rate, jax_rate)
     print(f"ceiling: this CPU's dense FP32 rate, measured now on 2048^3 matrix products: torch {torch_rate / 1e9:.1f}, "
           f"jax.numpy {jax_rate / 1e9:.1f} GFLOP/s. An ascent step needs at least {flops / 1e9:.2f} GFLOP per image "
-          f"(XLA's count of the forward to {args.layer} on {'the unit crop' if args.objective == 'neuron' else 'the image'}"
-          f", twice: the input gradient of a convolution costs its forward), so no program doing this work at that rate "
+          f"(XLA's count of the forward to {args.layer} on "
+          f"{'the unit crop' if args.objective == 'neuron' else 'the image'}, twice: the input gradient of a "
+          f"convolution costs its forward), so no program doing this work at that rate "
           f"runs U units x {args.steps} steps in less than t_min:")
     print(f"{'units':>5s} {'t_min':>8s} {'b/t_min':>8s} {'(a) GFLOP/s':>12s} {'(a) of rate':>11s}")
     for r in rows:

@@ -35,7 +35,8 @@ def main():
         import torch
     except ImportError:
         torch = None
-    print(f"{'layer':6s} {'pass':9s} {'split ms':>9s} {'xla ms':>9s} {'xla/split':>9s} {'torch ms':>9s} {'torch/split':>11s}")
+    print(f"{'layer':6s} {'pass':9s} {'split ms':>9s} {'xla ms':>9s} {'xla/split':>9s} "
+          f"{'torch ms':>9s} {'torch/split':>11s}")
     rng = np.random.default_rng(0)
     for name, hw, cin, cout, k, pad, groups in LAYERS:
         x = jnp.asarray(rng.normal(size=(args.batch, hw, hw, cin)), jnp.float32)

@@ -68,7 +68,8 @@ def main():
         print(f"\n{preset}: class units, {time.time() - t:.0f}s; fc8 reached {res.best_value.mean():.1f} "
               f"vs mean {fc8.mean():.2f}, max {fc8.max():.2f} over images")
         print(f"  demo p(class) > 0.9: {np.mean(own > 0.9):.3f}   (min p {own.min():.3f})")
-        print(f"  demo_b top-1 = class: {np.mean(b_hit):.3f}   mean demo_b p(class) {p_b[np.arange(len(labels)), labels].mean():.3f}")
+        print(f"  demo_b top-1 = class: {np.mean(b_hit):.3f}   "
+              f"mean demo_b p(class) {p_b[np.arange(len(labels)), labels].mean():.3f}")
         for c, name in enumerate(classes):
             m = labels == c
             print(f"    {name:9s} demo p>0.9 {np.mean(own[m] > 0.9):.2f}  demo_b agrees {np.mean(b_hit[m]):.2f}")

@@ -9,7 +9,8 @@ from jaxvis.cli import job_flags  # the job commands' --config and --workdir
 MULTIHOST = flags.DEFINE_bool(
     "multihost", False, "join a multi-host job with jax.distributed.initialize()'s own cluster detection "
     "(Cloud TPU, Slurm, Open MPI); every host runs the same command")
-COORDINATOR = flags.DEFINE_string("coordinator_address", "", "multi-process job without detection: HOST:PORT of process 0")
+COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", "", "multi-process job without detection: HOST:PORT of process 0")
 NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "multi-process job without detection: number of processes")
 PROCESS_ID = flags.DEFINE_integer("process_id", -1, "multi-process job without detection: this process, 0..N-1")
 

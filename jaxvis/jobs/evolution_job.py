@@ -110,7 +110,8 @@ def run_evolution(config, workdir: str) -> dict:
     figures = "".join(f"<h2>{html.escape(l)}</h2><p><img src='evolution_{l}.png' alt='{l}'></p>" for l in config.layers)
     files.write_text(os.path.join(workdir, "index.html"), page(
         f"jaxvis evolution: {len(paths)} checkpoints",
-        f"<p>Columns: {', '.join(epochs)} ({html.escape(config.evolution_dir)}). Rows: units 0..{config.units_per_layer - 1} "
+        f"<p>Columns: {', '.join(epochs)} ({html.escape(config.evolution_dir)}). "
+        f"Rows: units 0..{config.units_per_layer - 1} "
         f"of each layer, each the deconv projection of its strongest of {config.images} probe images, cut to its "
         f"receptive field.</p>{figures}<h2>{html.escape(config.filters)} filters, one row per checkpoint</h2>"
         f"<p><img src='filters_{config.filters}.png' alt='filters'></p>"))

@@ -214,7 +214,8 @@ def _summary(by_layer: dict) -> str:
                         f"<td>{html.escape(p)}</td><td>{html.escape(family)}</td><td>{len(metas)}</td>"
                         f"<td>{float(np.mean([max(m['best_value']) for m in metas])):.4g}</td>{means}</tr>")
     note = _SCORES_NOTE if scored else "<p>No scores (config.score_images is 0).</p>"
-    return f"<h2>Presets per layer: mean over the layer's units</h2><table><tr>{heads}</tr>{''.join(rows)}</table>{note}"
+    return (f"<h2>Presets per layer: mean over the layer's units</h2><table><tr>{heads}</tr>"
+            f"{''.join(rows)}</table>{note}")
 
 
 def write(workdir: str, net, config, by_layer: dict) -> None:

@@ -120,7 +120,8 @@ def _write_index(workdir: str, net, config, metas: list[dict], summary: dict) ->
     rows = "".join(
         f"<tr><td>{html.escape(m['name'])}</td><td><img src='images/{m['index']:05d}/panels.png' alt='panels'></td>"
         f"<td>{html.escape(names[m['label']])}{'' if m['label_is_truth'] else ' (predicted)'}<br>p {m['base_prob']:.3f}"
-        f" -> min {m['min_prob']:.3g}<br>{'inside box' if m.get('inside_box') else ('outside box' if 'inside_box' in m else '')}"
+        f" -> min {m['min_prob']:.3g}<br>"
+        f"{'inside box' if m.get('inside_box') else ('outside box' if 'inside_box' in m else '')}"
         f"</td></tr>" for m in metas)
     game = ("" if summary["pointing_game"] is None else
             f" Pointing game: the most sensitive position lies inside the object's box for "

@@ -31,7 +31,8 @@ def _unit_page(meta: dict, optimized: str = "") -> str:
                 if meta["entries"] else "<p>No image reached this unit.</p>")
     return page(f"{meta['layer']} unit {meta['channel']}: top {len(meta['entries'])} images",
                 f"<p><a href='../../../layers/{meta['layer']}.html'>{meta['layer']}</a> | "
-                f"<a href='../../../index.html'>index</a></p>{pictures}{optimized}<p>Left: the receptive field of the unit's "
+                f"<a href='../../../index.html'>index</a></p>{pictures}{optimized}"
+                f"<p>Left: the receptive field of the unit's "
                 f"maximum in each image (grey where it leaves the image); right: its {meta['mode']} projection.</p>"
                 f"<table><tr><th>#</th><th>image</th><th>class</th><th>max</th><th>at (y, x)</th></tr>{rows}</table>"
                 f"<p><a href='meta.json'>meta.json</a></p>")

@@ -234,7 +234,8 @@ def _pixel_update(x, g, val, t, theta, alive, best_x, best_val, best_step, new, 
     best_step = jnp.where(better, t, best_step)
 
     g2 = jnp.sum(g * g, axis=(1, 2, 3))
-    lr = jnp.where(theta.lr_policy == 1, jnp.minimum(theta.lr, theta.desired_progress / jnp.maximum(g2, 1e-30)), theta.lr)
+    lr = jnp.where(theta.lr_policy == 1,
+                   jnp.minimum(theta.lr, theta.desired_progress / jnp.maximum(g2, 1e-30)), theta.lr)
     y = x + _per_pixel(lr) * g
     y = R.decay(y, _per_pixel(theta.decay))
     y = R.blur_batch_if_due(y, t, theta.blur_width, theta.blur_every, radius)

@@ -30,7 +30,8 @@ FAMILY_PRESETS = {
     "fourier": ("fourier", 512, 0.05, True, 0.0),
     "maco": ("maco", 512, 0.05, True, 0.0),
 }
-FIELDS = ("decay", "blur_width", "blur_every", "norm_pct", "contrib_pct", "steps", "lr_policy", "lr", "desired_progress")
+FIELDS = ("decay", "blur_width", "blur_every", "norm_pct", "contrib_pct", "steps", "lr_policy", "lr",
+          "desired_progress")
 NAMES = (*TABLE1, *FAMILY_PRESETS)
 
 

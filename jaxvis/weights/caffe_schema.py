@@ -43,7 +43,8 @@ _V1_NUMBERS = {"convolution_param": 10, "inner_product_param": 17, "lrn_param": 
 
 
 def _messages(fast: bool) -> dict:
-    data_type, double_type, data_label = (F.TYPE_BYTES, F.TYPE_BYTES, OPT) if fast else (F.TYPE_FLOAT, F.TYPE_DOUBLE, REP)
+    data_type, double_type, data_label = (
+        (F.TYPE_BYTES, F.TYPE_BYTES, OPT) if fast else (F.TYPE_FLOAT, F.TYPE_DOUBLE, REP))
     u32 = F.TYPE_UINT32
     return {
         "BlobShape": [("dim", 1, F.TYPE_INT64, REP, None, None)],

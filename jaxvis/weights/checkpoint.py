@@ -41,7 +41,8 @@ def read_meta(path: str | os.PathLike) -> dict:
     path = os.fspath(path)
     meta_path = os.path.join(path, META_FILE)
     if not os.path.isfile(meta_path):
-        raise WeightsFileError(f"{path}: not a jaxvis model directory (no {META_FILE}); convert weights with `jaxvis convert`")
+        raise WeightsFileError(
+            f"{path}: not a jaxvis model directory (no {META_FILE}); convert weights with `jaxvis convert`")
     try:
         with open(meta_path) as f:
             meta = json.load(f)

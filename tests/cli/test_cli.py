@@ -44,7 +44,8 @@ def test_errors_are_one_line(tmp_path):
     (tmp_path / "broken.caffemodel").write_bytes(b"\x0a\xff\xff\xff")
     for args, needle in [
         (("inspect", "--model=resnet"), "unknown model 'resnet'; known models:"),
-        (("convert", "--model=demo", f"--weights={tmp_path / 'broken.caffemodel'}", f"--out={tmp_path / 'o'}"), "broken.caffemodel"),
+        (("convert", "--model=demo", f"--weights={tmp_path / 'broken.caffemodel'}", f"--out={tmp_path / 'o'}"),
+         "broken.caffemodel"),
         (("convert", "--model=demo", "--weights=/nonexistent.caffemodel", f"--out={tmp_path / 'o'}"), "does not exist"),
     ]:
         r = run(*args)

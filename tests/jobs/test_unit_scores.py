@@ -207,7 +207,8 @@ def test_scoring_images_demo_world_folder_or_none(net, tmp_path):
     ("score_seed", -1, ConfigError, "config.score_seed: -1 is not an integer >= 0"),
     ("judge", "demo_c", UnknownModelError, "config.judge"),
     ("score_folder", "/no/such/folder", ConfigError, "config.score_folder: folder '/no/such/folder' does not exist"),
-    ("mis_layer", "relu9", ConfigError, "config.mis_layer: 'relu9' names a layer of the judge, but config.judge is empty"),
+    ("mis_layer", "relu9", ConfigError,
+     "config.mis_layer: 'relu9' names a layer of the judge, but config.judge is empty"),
 ])
 def test_config_errors_name_the_field(field, value, error, message):
     config = visualize_job.job_config(model="demo")

@@ -163,7 +163,8 @@ def test_extend_adds_layers_and_keeps_finished_units(tmp_path):
     index = _read(workdir, "index.html")
     assert re.findall(r"<tr><td><a href='layers/(\w+)/(\w+)\.html'>", index) == [
         ("row3", "fc8"), ("row1", "fc8"), ("row3", "conv1"), ("row1", "conv1")]
-    assert _meta(workdir, "fc8", 9, "row1")["scores"]["mis_natural"] == _meta(workdir, "fc8", 9)["scores"]["mis_natural"]
+    assert (_meta(workdir, "fc8", 9, "row1")["scores"]["mis_natural"]
+            == _meta(workdir, "fc8", 9)["scores"]["mis_natural"])
 
 
 def _meta(workdir, layer, channel, preset="row3"):
@@ -188,7 +189,8 @@ def test_scores_in_meta_json(finished):
             assert "64 generated images of the demo world, seed 2" in meta["scoring"]["images"]
             assert meta["scores"]["mis_natural"] is not None and meta["scores"]["diversity_features"] is not None
             class_scores = [meta["scores"][k] for k in ("transferability", "plausibility")]
-            assert all(v is None for v in class_scores) if layer == "conv1" else all(v is not None for v in class_scores)
+            assert (all(v is None for v in class_scores) if layer == "conv1"
+                    else all(v is not None for v in class_scores))
     judge = jaxvis.load_model("demo_b")
     for c in (3, 7):
         meta = _meta(workdir, "fc8", c)

@@ -33,9 +33,11 @@ def test_published_output_sizes():
     sizes = lambda name: {i.name: i.shape for i in get_model_def(name).table()}  # noqa: E731
     vgg, zf = sizes("vgg_s"), sizes("zfnet")
     # Chatfield et al. 2014 / SPEC: 109 -> 37 -> 33 -> 17 -> 6; Zeiler & Fergus Fig. 3: 110 -> 55 -> 26 -> 13 -> 6.
-    assert [vgg[n][:2] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == [(109, 109), (37, 37), (33, 33), (17, 17), (6, 6)]
+    assert [vgg[n][:2] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == [
+        (109, 109), (37, 37), (33, 33), (17, 17), (6, 6)]
     assert vgg["conv5"][2] == 512
-    assert [zf[n][:2] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == [(110, 110), (55, 55), (26, 26), (13, 13), (6, 6)]
+    assert [zf[n][:2] for n in ("conv1", "pool1", "conv2", "pool2", "pool5")] == [
+        (110, 110), (55, 55), (26, 26), (13, 13), (6, 6)]
 
 
 _CONV_TAIL = ("conv3", "relu3", "conv4", "relu4", "conv5", "relu5", "pool5")

@@ -34,11 +34,14 @@ def caffe_max_pool_numpy(x, k, s, p, out):
     return y
 
 
-@pytest.mark.parametrize("size,k,s,p", [(13, 3, 2, 0), (109, 3, 3, 0), (33, 2, 2, 0), (6, 2, 2, 1), (5, 2, 2, 1), (9, 3, 2, 1)])
+@pytest.mark.parametrize(
+    "size,k,s,p", [(13, 3, 2, 0), (109, 3, 3, 0), (33, 2, 2, 0), (6, 2, 2, 1), (5, 2, 2, 1), (9, 3, 2, 1)])
 def test_max_pool_matches_caffe_loop(size, k, s, p):
-    x = np.random.default_rng(size).normal(size=(2, size, size, 4)).astype(np.float32) - 5  # all negative: padding must not win
+    # all negative: padding must not win
+    x = np.random.default_rng(size).normal(size=(2, size, size, 4)).astype(np.float32) - 5
     out = pool_output_size(size, k, s, p, True)
-    np.testing.assert_array_equal(np.asarray(max_pool(x, kernel=k, stride=s, pad=p, ceil=True)), caffe_max_pool_numpy(x, k, s, p, out))
+    np.testing.assert_array_equal(np.asarray(max_pool(x, kernel=k, stride=s, pad=p, ceil=True)),
+                                  caffe_max_pool_numpy(x, k, s, p, out))
 
 
 def test_lrn_matches_caffe_formula():

@@ -24,5 +24,6 @@ def test_families_are_ranked_by_their_mean_recognisability_with_bests():
 
 def test_ties_in_mean_recognisability_go_to_the_better_mean_activation():
     # activations: pixel 0.6; maco 0.1 and 0.8 (a better best, a worse mean)
-    table = [row("c000", "pixel", 0.6, 0.5, 0.2), row("c001", "maco", 0.1, 0.5, 0.2), row("c002", "maco", 0.8, 0.5, 0.2)]
+    table = [row("c000", "pixel", 0.6, 0.5, 0.2), row("c001", "maco", 0.1, 0.5, 0.2),
+             row("c002", "maco", 0.8, 0.5, 0.2)]
     assert [r["family"] for r in scores.family_ranking(table)] == ["pixel", "maco"]

@@ -69,6 +69,7 @@ def prototxt(layers, version="v2", input_size=227) -> str:
         if version == "v2":
             lines.append(f'layer {{ name: "{name}" type: "{kind}" bottom: "{bottom}" top: "{top}"{extra} {params} }}')
         else:
-            lines.append(f'layers {{ name: "{name}" type: {_V1[kind]} bottom: "{bottom}" top: "{top}"{extra} {params} }}')
+            lines.append(f'layers {{ name: "{name}" type: {_V1[kind]} bottom: "{bottom}" top: "{top}"'
+                         f'{extra} {params} }}')
         bottom = top
     return "\n".join(lines) + "\n"

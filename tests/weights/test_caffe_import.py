@@ -132,7 +132,8 @@ def test_blob_shape_mismatch_names_layer_and_shapes(tmp_path):
     arrays = demo_arrays()
     arrays["conv3"][0] = arrays["conv3"][0][:, :16]  # 16 input channels instead of 32
     write_caffemodel(tmp_path / "bad.caffemodel", demo_layers(arrays))
-    with pytest.raises(ArchitectureMismatchError, match=r"'conv3' weights has shape \(48, 16, 3, 3\), expected \(48, 32, 3, 3\)"):
+    with pytest.raises(ArchitectureMismatchError,
+                       match=r"'conv3' weights has shape \(48, 16, 3, 3\), expected \(48, 32, 3, 3\)"):
         jaxvis.load_model("demo", weights=tmp_path / "bad.caffemodel")
 
 

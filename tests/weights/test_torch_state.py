@@ -45,7 +45,8 @@ def test_missing_and_misshapen_keys(state_dict, tmp_path):
         jaxvis.load_model("torchvision_alexnet", weights=tmp_path / "partial.npz")
     bad = dict(state_dict, **{"features.0.weight": np.zeros((64, 3, 7, 7), np.float32)})
     np.savez(tmp_path / "bad.npz", **bad)
-    with pytest.raises(ArchitectureMismatchError, match=r"'conv1' weights has shape \(64, 3, 7, 7\), expected \(64, 3, 11, 11\)"):
+    with pytest.raises(ArchitectureMismatchError,
+                       match=r"'conv1' weights has shape \(64, 3, 7, 7\), expected \(64, 3, 11, 11\)"):
         jaxvis.load_model("torchvision_alexnet", weights=tmp_path / "bad.npz")
 
 
