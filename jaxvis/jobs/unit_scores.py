@@ -169,18 +169,18 @@ def judge_outputs(judge, images, layers=None) -> tuple[dict[str, np.ndarray], np
     to the judge's input by its ``preprocess``; one forward pass for all."""
     layers = list(dict.fromkeys(layers or (penultimate_layer(judge),)))
     groups = _as_groups(images)
-    feats: list = [None] * sum(len(idx) for idx, _ in groups)
-    probs: list = [None] * len(feats)
-    for idx, group in groups:
-        x = judge.preprocess(group)
-        for lo, (part, n) in zip(range(0, len(x), BATCH), _padded_batches(x)):
+    feats: dict[str, list] = {layer: [] for layer in layers}
+    probs: list = []
+    for _, group in groups:
+        for part, n in _padded_batches(judge.preprocess(group)):
             blobs = judge.blobs(part)
-            f = {layer: np.asarray(blobs[layer]).reshape(len(part), -1)[:n] for layer in layers}
-            p = np.asarray(judge.probabilities(blobs))[:n]
-            for j in range(n):
-                feats[idx[lo + j]], probs[idx[lo + j]] = {layer: f[layer][j] for layer in layers}, p[j]
-    return ({layer: np.stack([f[layer] for f in feats]).astype(np.float32) for layer in layers},
-            np.stack(probs).astype(np.float32))
+            for layer in layers:
+                feats[layer].append(np.asarray(blobs[layer]).reshape(len(part), -1)[:n])
+            probs.append(np.asarray(judge.probabilities(blobs))[:n])
+    # Rows come group by group; put them back in the order of ``images``.
+    order = np.argsort(np.concatenate([idx for idx, _ in groups]), kind="stable")
+    return ({layer: np.concatenate(f)[order].astype(np.float32) for layer, f in feats.items()},
+            np.concatenate(probs)[order].astype(np.float32))
 
 
 def judge_features(judge, images, layer: str | None = None) -> np.ndarray:

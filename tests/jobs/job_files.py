@@ -19,6 +19,12 @@ def tree(root: str) -> dict[str, str]:
     return out
 
 
+def text(workdir: str, path: str) -> str:
+    """The text of the file ``path`` under ``workdir``."""
+    with open(os.path.join(workdir, path)) as f:
+        return f.read()
+
+
 def same_files(workdir: str, reference: dict[str, str], unequal: tuple[str, ...] = ()) -> None:
     """Same file set, byte-identical files, except config.json (it may hold the
     flags' order) and the files ``unequal`` names, which need only exist."""

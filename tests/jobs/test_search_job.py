@@ -37,14 +37,9 @@ def small_config():
 def searched(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("search") / "run")
     info = run_search(small_config(), workdir)
-    FIRST_RUN.update(files=job_files.tree(workdir), presets=_text(workdir, "presets.py"))
+    FIRST_RUN.update(files=job_files.tree(workdir), presets=job_files.text(workdir, "presets.py"))
     with open(os.path.join(workdir, "scores.json")) as f:
         return workdir, info, json.load(f)
-
-
-def _text(workdir, path):
-    with open(os.path.join(workdir, path)) as f:
-        return f.read()
 
 
 def _png(workdir, combo, probe, r):
@@ -169,7 +164,7 @@ def test_two_processes_give_the_one_process_files(searched, tmp_path):
     assert all("(1 chunks run, 0 already done)" in out for out in outs)  # 2 chunks: one each
     job_files.same_files(workdir, FIRST_RUN["files"], unequal=("presets.py",))
     # presets.py names its own workdir in its docstring; otherwise the same text
-    assert _text(workdir, "presets.py") == FIRST_RUN["presets"].replace(searched[0], workdir)
+    assert job_files.text(workdir, "presets.py") == FIRST_RUN["presets"].replace(searched[0], workdir)
 
 
 def test_rerun_resumes_and_exports_by_hand(searched):

@@ -76,6 +76,13 @@ def test_judge_features_are_its_penultimate_blob_of_any_size(judge, world):
     for img, f in zip(mixed, feats):
         direct = np.asarray(judge.blobs(judge.preprocess(img[None]))["relu7"])[0]
         np.testing.assert_allclose(f, direct, rtol=1e-4, atol=1e-5)
+    # Several blobs and the probabilities from one pass, each row in the order of the images.
+    outs, probs = us.judge_outputs(judge, mixed, ("relu7", "pool5"))
+    for i, img in enumerate(mixed):
+        blobs = judge.blobs(judge.preprocess(img[None]))
+        np.testing.assert_allclose(outs["relu7"][i], feats[i], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(outs["pool5"][i], np.asarray(blobs["pool5"]).ravel(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(probs[i], np.asarray(judge.probabilities(blobs))[0], rtol=1e-4, atol=1e-6)
     with pytest.raises(InputImageError, match="uint8"):
         us.judge_features(judge, [images[0].astype(np.float32)])
     with pytest.raises(InputImageError, match="uint8 images"):

@@ -133,10 +133,11 @@ def test_two_processes_give_the_one_process_files(finished, tmp_path):
     """Two processes joined by jax.distributed on localhost share the chunks
     (each its own), process 0 writes the gallery: the files of one process."""
     reference = job_files.tree(finished[0])
-    outs = job_files.run_two_processes(_cli(str(tmp_path / "two")))
+    workdir = str(tmp_path / "two")
+    outs = job_files.run_two_processes(_cli(workdir))
     # 4 chunks: process 0 takes the 1st and 3rd, process 1 the 2nd and 4th.
     assert all("2 chunks run, 0 already done" in out for out in outs)
-    job_files.same_files(str(tmp_path / "two"), reference)
+    job_files.same_files(workdir, reference)
 
 
 def test_extend_adds_layers_and_keeps_finished_units(tmp_path):
@@ -156,11 +157,11 @@ def test_extend_adds_layers_and_keeps_finished_units(tmp_path):
     # Another preset: each unit's page shows both, the front page compares them per layer.
     info = run_visualize(small_config(("fc8", "conv1"), presets=("row3", "row1")), workdir, extend=True)
     assert (info["chunks_run"], info["chunks_skipped"]) == (4, 4)
-    text = _read(workdir, "unit_pages/fc8/0009.html")
+    text = job_files.text(workdir, "unit_pages/fc8/0009.html")
     assert "<h3>row3 (pixel)</h3>" in text and "<h3>row1 (pixel)</h3>" in text
     assert "src='../../units/row1/fc8/0009/grid.png'" in text and "src='../../units/row3/fc8/0009/grid.png'" in text
     assert "<tr><td>row1 (pixel)</td>" in text and "<tr><td>row3 (pixel)</td>" in text
-    index = _read(workdir, "index.html")
+    index = job_files.text(workdir, "index.html")
     assert re.findall(r"<tr><td><a href='layers/(\w+)/(\w+)\.html'>", index) == [
         ("row3", "fc8"), ("row1", "fc8"), ("row3", "conv1"), ("row1", "conv1")]
     assert (_meta(workdir, "fc8", 9, "row1")["scores"]["mis_natural"]
@@ -170,11 +171,6 @@ def test_extend_adds_layers_and_keeps_finished_units(tmp_path):
 def _meta(workdir, layer, channel, preset="row3"):
     with open(os.path.join(workdir, "units", preset, layer, f"{channel:04d}", "meta.json")) as f:
         return json.load(f)
-
-
-def _read(workdir, path):
-    with open(os.path.join(workdir, path)) as f:
-        return f.read()
 
 
 def test_scores_in_meta_json(finished):
@@ -207,15 +203,15 @@ def test_unit_pages_name_the_class_and_show_images_and_scores(finished):
     workdir, _ = finished
     names = jaxvis.load_model("demo").spec.class_names
     for c in range(10):
-        text = _read(workdir, f"unit_pages/fc8/{c:04d}.html")
+        text = job_files.text(workdir, f"unit_pages/fc8/{c:04d}.html")
         assert f"<title>demo fc8 unit {c} ({names[c]})</title>" in text
         for image in ("grid.png", "patches.png", "deconvs.png"):
             assert f"src='../../units/row3/fc8/{c:04d}/{image}'" in text, image
         assert "MIS (top-9 patches)" in text and f"{_meta(workdir, 'fc8', c)['scores']['mis_natural']:.3g}" in text
-        assert f"({names[c]})" in _read(workdir, f"units/row3/fc8/{c:04d}/index.html")
-    conv = _read(workdir, "unit_pages/conv1/0004.html")
+        assert f"({names[c]})" in job_files.text(workdir, f"units/row3/fc8/{c:04d}/index.html")
+    conv = job_files.text(workdir, "unit_pages/conv1/0004.html")
     assert "<title>demo conv1 unit 4 at (32, 32)</title>" in conv and "Class unit" not in conv
-    fc8 = _read(workdir, "layers/row3/fc8.html")
+    fc8 = job_files.text(workdir, "layers/row3/fc8.html")
     cells = re.findall(r"<a (data-[^>]*) href='\.\./\.\./unit_pages/fc8/(\d{4})\.html'[^>]*>.*?<br>([^<]*)</a>", fc8)
     assert [int(c) for _, c, _ in cells] == list(range(10))
     assert [label for _, _, label in cells] == [f"{c} {names[c]}" for c in range(10)]
@@ -225,7 +221,7 @@ def test_unit_pages_name_the_class_and_show_images_and_scores(finished):
         assert float(data["plausibility"]) == pytest.approx(_meta(workdir, "fc8", int(c))["scores"]["plausibility"],
                                                             rel=1e-5)
     assert "sortBy('cells','mis_visualizations')" in fc8 and "function sortBy" in fc8
-    index = _read(workdir, "index.html")
+    index = job_files.text(workdir, "index.html")
     rows = re.findall(r"<tr><td><a href='layers/row3/(\w+)\.html'>\w+</a></td><td>row3</td><td>pixel</td>"
                       r"<td>(\d+)</td><td>[^<]*</td>((?:<td>[^<]*</td>)+)</tr>", index)
     assert [(layer, n) for layer, n, _ in rows] == [("conv1", "16"), ("fc8", "10")]
