@@ -17,7 +17,7 @@ import numbers
 import os
 
 from jaxvis.errors import ConfigError, JaxvisError, UnitError, UnknownModelError, WeightsFileError
-from jaxvis.models.plugin import is_plugin_path, load_plugin
+from jaxvis.plugin import is_plugin_path, load_plugin
 from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.weights import checkpoint
 

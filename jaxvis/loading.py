@@ -13,11 +13,12 @@ from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, ModelDefinitionError, UnknownModelError, WeightsFileError
 from jaxvis.models.definition import ModelDef
 from jaxvis.models.function_def import FunctionDef
-from jaxvis.models.plugin import is_plugin_path, load_plugin
 from jaxvis.models.registry import get_model_def
 from jaxvis.net import Net, init_params, param_shapes
 from jaxvis.ops.conv import check_group_impl
+from jaxvis.plugin import is_plugin_path, load_plugin
 from jaxvis.weights import checkpoint
+from jaxvis.weights.torch_state import read_state_dict
 
 
 def load_model(
@@ -31,7 +32,7 @@ def load_model(
     group_impl: str = "split",
 ) -> Net:
     """model: a registry name ("caffenet", "vgg_s", ...), a plugin path
-    ``package.module:function`` (``jaxvis/models/plugin.py``) or a jaxvis model directory.
+    ``package.module:function`` (``jaxvis/plugin.py``) or a jaxvis model directory.
     weights: .caffemodel (with optional ``prototxt`` to check the architecture),
     torchvision state dict (.pth/.pt/.safetensors/.npz), a jaxvis model
     directory, "random" for random weights from ``seed``, or None: the weights
@@ -92,7 +93,7 @@ def _sequential_weights(definition: ModelDef, weights, seed: int, prototxt) -> t
 
 def _function_weights(definition: FunctionDef, weights, seed: int, spec) -> tuple[dict, PreprocessSpec]:
     """(params, spec) of a FunctionDef network: random (from its ``init``), a
-    jaxvis model directory, or a file its ``read_weights`` takes."""
+    jaxvis model directory, or a state-dict file its ``from_state_dict`` converts."""
     source = os.fspath(weights)
     if source == "random":
         if definition.init is None:
@@ -103,8 +104,8 @@ def _function_weights(definition: FunctionDef, weights, seed: int, spec) -> tupl
         _, params, spec = checkpoint.load(source)
     elif not os.path.exists(source):
         raise WeightsFileError(f"weights file {source!r} does not exist")
-    elif definition.read_weights is not None:
-        params = definition.read_weights(source)
+    elif definition.from_state_dict is not None:
+        params = definition.from_state_dict(read_state_dict(source), source)
     else:
         raise WeightsFileError(f"{source}: {definition.name} takes its weights from a jaxvis model directory "
                                "(jaxvis.save_model / jaxvis convert)")

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, ModelDefinitionError, WeightsFileError
-from jaxvis.models.flax_blobs import flax_blobs, module_param_counts
+from jaxvis.models.frameworks.flax_linen import flax_blobs, module_param_counts
 from jaxvis.models.function_def import FunctionDef, as_shape_structs
 from jaxvis.net import Net
 from jaxvis.weights import shape_mismatch, tree_shapes
@@ -92,7 +92,7 @@ def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | Non
 
     The blobs are the outputs of its submodules, named by their module path
     joined with ``/``, and of the ReLU functions it calls (``<scope>/relu``,
-    ``<scope>/relu_1``, ...): the rules in ``jaxvis/models/flax_blobs.py``;
+    ``<scope>/relu_1``, ...): the rules in ``jaxvis/models/frameworks/flax_linen.py``;
     ``jaxvis inspect`` and ``net.layer_names`` list them. The other
     arguments are ``from_function``'s."""
     import flax.linen as nn

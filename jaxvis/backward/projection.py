@@ -4,7 +4,7 @@ a modified backward pass of the same network (the rules: docs/projections.md).
 ``mode``: ``deconv`` (Zeiler & Fergus), ``guided`` (guided backprop) or
 ``backprop`` (the plain gradient), for any network: the ReLU rule is
 substituted into the network's own traced program
-(``jaxvis.backward.substitute``); max pooling routes through its switches,
+(``jaxvis.ops.substitute``); max pooling routes through its switches,
 convolution and fc layers use their ordinary transposed backward, LRN its
 true gradient unless ``lrn="identity"``, and a nonlinearity with no rule in
 deconv/guided mode is a ConfigError naming it.
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvis.backward.substitute import with_relu_backward
+from jaxvis.ops.substitute import with_relu_backward
 from jaxvis.errors import ConfigError, UnitError
 from jaxvis.net_cache import per_architecture
 from jaxvis.ops.backward import LRN_MODES, RELU_MODES

@@ -22,7 +22,7 @@ def main(argv):
         raise SystemExit(f"jaxvis inspect: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs a dozen INFO lines per checkpoint read
     from jaxvis.models import get_model_def, model_names
-    from jaxvis.models.plugin import is_plugin_path
+    from jaxvis.plugin import is_plugin_path
     from jaxvis.models.summary import format_table
     from jaxvis.weights import checkpoint
 

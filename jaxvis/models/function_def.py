@@ -46,8 +46,10 @@ class FunctionDef:
     ... ; default "map"/"vector") and parameter count, when known;
     ``source``: how another process rebuilds the architecture (a registry
     name or a plugin path ``package.module:function``), None for one made in
-    this process only; ``init`` (seed -> params) and ``read_weights`` (path ->
-    params): random and imported weights, where the architecture has them."""
+    this process only; ``init`` (seed -> params) and ``from_state_dict`` ((state dict,
+    source) -> params, the state dict read by ``jaxvis.loading`` from a
+    ``.pth``/``.safetensors``/``.npz`` file): random and imported weights,
+    where the architecture has them."""
 
     name: str
     apply: Callable
@@ -61,7 +63,7 @@ class FunctionDef:
     blob_params: dict | None = None
     source: str | None = None
     init: Callable | None = None
-    read_weights: Callable | None = None
+    from_state_dict: Callable | None = None
     weight_format: str = "function"
     param_collection: str | None = None  # the collection of learned parameters ("params" for Flax)
     shipped = False

@@ -1,5 +1,5 @@
 """The zoo: model name -> architecture and preprocessing. A network outside
-the zoo is named by a plugin path instead (``jaxvis/models/plugin.py``)."""
+the zoo is named by a plugin path instead (``jaxvis/plugin.py``)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ class SequentialNet(nn.Module):
     # A ReLU backward mode (ops/backward.py), which also gives max pooling its
     # switches: the hand-written custom-VJP projection of a zoo network, the
     # independent side that tests compare jaxvis.project's generic substitution
-    # (backward/substitute.py) with. None: plain autodiff.
+    # (ops/substitute.py) with. None: plain autodiff.
     relu_backward: str | None = None
     # LRN's backward in a projection: None (plain autodiff), "true" (the same
     # gradient as a declared custom rule) or "identity".

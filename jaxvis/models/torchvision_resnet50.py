@@ -43,7 +43,6 @@ residual sum).
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +50,6 @@ import numpy as np
 from flax import linen as nn
 
 from jaxvis.errors import WeightsFileError
-from jaxvis.weights.torch_state import read_state_dict
 
 __all__ = [
     "LAYERS",
@@ -62,7 +60,6 @@ __all__ = [
     "ResNet50",
     "Stage",
     "init_variables",
-    "load_variables",
     "variables_from_state_dict",
 ]
 
@@ -283,19 +280,14 @@ def variables_from_state_dict(state: dict[str, np.ndarray], source: str, num_cla
     return variables
 
 
-def load_variables(path: str | os.PathLike, num_classes: int = 1000) -> dict:
-    """``variables_from_state_dict`` of a ``.pth``/``.pt``, ``.safetensors`` or ``.npz`` file."""
-    return variables_from_state_dict(read_state_dict(path), os.fspath(path), num_classes)
-
-
 # ----------------------------------------------------------------------------- the zoo entry
 
 @functools.cache
 def definition():
     """The zoo's ``torchvision_resnet50``: this module through ``from_flax``'s
-    blob naming (``jaxvis.models.flax_blobs``), class logits at ``fc``, no
+    blob naming (``jaxvis.models.frameworks.flax_linen``), class logits at ``fc``, no
     softmax blob; weights random from a seed or a torchvision state dict."""
-    from jaxvis.models.flax_blobs import flax_blobs, module_param_counts
+    from jaxvis.models.frameworks.flax_linen import flax_blobs, module_param_counts
     from jaxvis.models.function_def import FunctionDef
     from jaxvis.models.torchvision_alexnet import SPEC
 
@@ -305,4 +297,5 @@ def definition():
         "torchvision_resnet50", apply, SPEC, template,
         "torchvision ResNet-50 (v1.5), 224x224, RGB [0,1] mean/std, BatchNorm in inference mode",
         class_layer="fc", kinds=kinds, blob_params=module_param_counts(template), source="torchvision_resnet50",
-        init=init_variables, read_weights=load_variables, weight_format="torchvision", param_collection="params")
+        init=init_variables, from_state_dict=variables_from_state_dict, weight_format="torchvision",
+        param_collection="params")

@@ -126,7 +126,7 @@ lrn_identity_backward.defvjp(
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
 def lrn_true_backward(x: jax.Array, size: int, alpha: float, beta: float, k: float) -> jax.Array:
     """Caffe LRN with its own (true) gradient, declared as a custom rule so that
-    a projection's interpreter (``jaxvis.backward.substitute``) takes it as a
+    a projection's interpreter (``jaxvis.ops.substitute``) takes it as a
     decided rule rather than an unknown nonlinearity."""
     return lrn_across_channels(x, size=size, alpha=alpha, beta=beta, k=k)
 

@@ -29,7 +29,7 @@ from jax import lax
 
 import optax
 
-from jaxvis.backward.substitute import with_relu_backward
+from jaxvis.ops.substitute import with_relu_backward
 from jaxvis.data.preprocess import normalize
 from jaxvis.optimize import families as FAM
 from jaxvis.optimize import objectives as O

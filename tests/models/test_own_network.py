@@ -4,7 +4,7 @@ block, a dense head on a global average pool), through
 ``jaxvis.from_flax(..., class_layer="head")``, checked stage by stage against
 the module's own numbers and against a second, hand-written copy of it:
 
-- blob names, order and shapes as ``jaxvis/models/flax_blobs.py`` documents
+- blob names, order and shapes as ``jaxvis/models/frameworks/flax_linen.py`` documents
   them; blob values equal to ``module.apply(..., capture_intermediates=True)``
   and ReLUs computed by hand from those;
 - ``jaxvis.visualize`` on two map units and one head unit;

@@ -13,7 +13,7 @@ import pytest
 from jax import lax
 
 import jaxvis
-from jaxvis.backward.substitute import with_relu_backward
+from jaxvis.ops.substitute import with_relu_backward
 from jaxvis.errors import ConfigError
 from jaxvis.models import layers as L
 from jaxvis.models.sequential import SequentialNet

@@ -17,6 +17,7 @@ import re
 import sys
 
 from jaxvis.errors import JaxvisError, ModelDefinitionError, UnknownModelError
+from jaxvis.net import Net
 
 _PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -46,8 +47,6 @@ def load_plugin(path: str):
     if not callable(make):
         raise UnknownModelError(f"plugin {path!r}: {module_name}.{attribute} is a {type(make).__name__}, "
                                 "expected a function returning a jaxvis.Net")
-    from jaxvis.net import Net
-
     try:
         net = make()
     except JaxvisError:

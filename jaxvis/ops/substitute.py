@@ -342,7 +342,7 @@ class _Refusal:
             f"with_relu_backward(mode={self.mode!r}): {name!r}{detail} lies on the path from the arguments to "
             f"{self.what or 'the output'} and has no {self.mode} rule: its plain gradient would pass for a "
             f"{self.mode} projection. Use mode='backprop' for the plain gradient (the decided operations: "
-            "jaxvis/backward/substitute.py)")
+            "jaxvis/ops/substitute.py)")
 
 
 def _is_float(var) -> bool:
