@@ -43,7 +43,7 @@ from jaxvis.models import LayerInfo, ModelDef, get_model_def, model_names
 from jaxvis.net import Net
 from jaxvis.optimize import TABLE1, VisResult, objectives, preset, visualize
 from jaxvis.optimize.families import color_statistics
-from jaxvis.own_network import from_flax, from_function
+from jaxvis.own_network import from_equinox, from_flax, from_function, from_keras, from_nnx
 from jaxvis.render import RENDERINGS, grid, montage, render_projection, save_png, unit_grid
 
 __version__ = "0.1.0"
@@ -79,8 +79,11 @@ __all__ = [
     "WeightsFileError",
     "color_statistics",
     "get_model_def",
+    "from_equinox",
     "from_flax",
     "from_function",
+    "from_keras",
+    "from_nnx",
     "grid",
     "live_app",
     "load_config",

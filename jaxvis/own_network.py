@@ -108,3 +108,27 @@ def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | Non
                              float(ascent_lr_scale), kinds=kinds, blob_params=module_param_counts(variables),
                              source=source, param_collection="params")
     return Net(definition, jax.device_put(dict(variables)), spec)
+
+
+# --- Flax NNX (jaxvis/models/frameworks/nnx.py) ------------------------------------------------
+
+def from_nnx(module, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
+             name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
+             source: str | None = None) -> Net:
+    raise NotImplementedError
+
+
+# --- Equinox (jaxvis/models/frameworks/equinox.py) ---------------------------------------------
+
+def from_equinox(model, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
+                 name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
+                 source: str | None = None) -> Net:
+    raise NotImplementedError
+
+
+# --- Keras 3 (jaxvis/models/frameworks/keras.py) -----------------------------------------------
+
+def from_keras(model, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
+               name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
+               source: str | None = None) -> Net:
+    raise NotImplementedError

