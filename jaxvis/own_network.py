@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, ModelDefinitionError, WeightsFileError
 from jaxvis.models.frameworks.flax_linen import flax_blobs, module_param_counts
-from jaxvis.models.function_def import FunctionDef, as_shape_structs
+from jaxvis.models.function_def import FlatBlobs, FunctionDef, as_shape_structs
 from jaxvis.net import Net
 from jaxvis.weights import shape_mismatch, tree_shapes
 
@@ -37,7 +37,10 @@ def from_function(apply_fn, params, *, spec: PreprocessSpec, class_layer: str | 
 
     x is [B, H, W, 3] float32 in the network's input space (what
     ``net.preprocess`` makes of RGB images by ``spec``); the dict holds the
-    blobs in forward order, maps [B, h, w, c] and vectors [B, c].
+    blobs in forward order, maps [B, h, w, c] and vectors [B, c]. Nested
+    dicts are flattened with ``/``; big_vision's ``(logits, out_dict)``
+    return gives the dict's blobs and then ``logits`` (unless the dict
+    already holds that array).
     ``class_layer`` / ``prob_layer``: the blobs of the class logits and
     probabilities, if any; ``ascent_lr_scale``: multiplies the presets'
     learning rates (CaffeNet's units); ``source``: a plugin path
@@ -48,7 +51,8 @@ def from_function(apply_fn, params, *, spec: PreprocessSpec, class_layer: str | 
                                    f"{type(apply_fn).__name__}")
     _check_spec(spec, name)
     _check_params(params, name)
-    definition = FunctionDef(name, apply_fn, spec, as_shape_structs(params), description or f"{name} (a JAX function)",
+    definition = FunctionDef(name, FlatBlobs(apply_fn), spec, as_shape_structs(params),
+                             description or f"{name} (a JAX function)",
                              class_layer, prob_layer, float(ascent_lr_scale), source=source)
     return Net(definition, jax.device_put(params), spec)
 

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from jaxvis.errors import InputImageError
+from jaxvis.errors import ConfigError, InputImageError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +29,14 @@ class PreprocessSpec:
     resize: side used by the resize step for images not already input-sized.
     resize_mode: "warp" (both sides to ``resize``) or "shorter_side".
     class_names: names of the output classes, when known.
+    color_statistics: the colour statistics of the images the network was
+    trained on, which the Fourier and MaCo image families decorrelate colours
+    by (docs/feature_vis.md): "imagenet" (Lucid's published ImageNet colour
+    matrix), "demo_world" (estimated from the generated demo world),
+    "folder:PATH" (estimated from a folder of images), or a 3x3 matrix
+    (decorrelated colour -> RGB, Lucid's ``color_correlation_svd_sqrt``);
+    None: not declared (a job estimates them from its own image source when it
+    has one, else identity colours with a warning).
     """
 
     input_size: tuple[int, int]
@@ -39,6 +47,10 @@ class PreprocessSpec:
     resize: int | None = None
     resize_mode: str = "warp"
     class_names: tuple[str, ...] | None = None
+    color_statistics: str | tuple[tuple[float, float, float], ...] | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "color_statistics", check_color_statistics(self.color_statistics))
 
     def mean_array(self) -> np.ndarray:
         """[3] or [H, W, 3] float32, a mean image centre-cropped to input_size."""
@@ -61,6 +73,29 @@ class PreprocessSpec:
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+
+COLOR_DATASETS = ("imagenet", "demo_world")
+
+
+def check_color_statistics(value):
+    """A spec's ``color_statistics`` as stored (a name, "folder:PATH", a 3x3
+    tuple of tuples, or None); ConfigError for anything else."""
+    if value is None or value in COLOR_DATASETS:
+        return value
+    if isinstance(value, str):
+        if value.startswith("folder:") and value[len("folder:"):]:
+            return value
+        raise ConfigError(f"PreprocessSpec.color_statistics: unknown {value!r}; expected one of "
+                          f"{', '.join(map(repr, COLOR_DATASETS))}, 'folder:PATH' (a folder of images) or a 3x3 matrix")
+    try:
+        matrix = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        matrix = None
+    if matrix is None or matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)) or not np.any(matrix):
+        raise ConfigError(f"PreprocessSpec.color_statistics: expected a finite, non-zero 3x3 matrix (decorrelated "
+                          f"colour -> RGB), 'imagenet', 'demo_world' or 'folder:PATH'; got {value!r}")
+    return tuple(tuple(float(v) for v in row) for row in matrix)
 
 
 def center_crop(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

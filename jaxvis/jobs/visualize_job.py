@@ -38,6 +38,7 @@ statistics once, when its first chunk needs them, and keeps them in memory
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -54,7 +55,7 @@ from jaxvis.data import shapes
 from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs import chunked, gallery, hosts, unit_scores
 from jaxvis.jobs.paths import blob_file_name, visualize_unit_dir
-from jaxvis.optimize.families import is_demo_world
+from jaxvis.optimize.families import color_statistics, is_demo_world
 from jaxvis.optimize.presets import label as preset_label
 from jaxvis.optimize.presets import preset as load_preset
 from jaxvis.optimize.visualization import has_crops
@@ -202,11 +203,12 @@ def _top9(net, layer: str, channels, stats, images, labels, batch: int) -> dict[
     return out
 
 
-def _run_chunk(net, config, chunk, workdir, scoring: _Scoring | None = None) -> list[dict]:
+def _run_chunk(net, config, chunk, workdir, scoring: _Scoring | None = None, colours=None) -> list[dict]:
     overrides = {"steps": int(config.steps)} if config.steps else {}
     units = [(chunk["layer"], c) for c in chunk["channels"]]
+    statistics = colours() if colours and load_preset(chunk["preset_name"]).family != "pixel" else None
     res = jaxvis.visualize(net, units, preset=chunk["preset_name"], restarts=config.restarts, seed=config.seed,
-                           **overrides)
+                           statistics=statistics, **overrides)
     if scoring is not None:
         images, labels, described = scoring.data
         stats = scoring.statistics(chunk["layer"])
@@ -231,6 +233,8 @@ def _run_chunk(net, config, chunk, workdir, scoring: _Scoring | None = None) -> 
             "theta": {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in res.theta.items()},
             "best_restart": int(np.argmax(res.best_value[i])),
         }
+        if statistics is not None:
+            meta["color_statistics"] = statistics.source
         name = gallery.class_name(net, layer, channel)
         if name is not None:
             meta["class_name"] = name
@@ -313,11 +317,13 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
     chunks = plan_chunks(net, config)  # checks the layer names before anything is written
     _claim(workdir, net, config, extend)
     scoring = _Scoring(net, config) if config.score_images else None
+    # The Fourier/MaCo families' colours: declared by the spec, else from the job's image folder (once per process).
+    colours = functools.cache(lambda: color_statistics(net, job_folder=config.score_folder or None))
 
     def run_chunk(chunk):
         for c in chunk["channels"]:
             files.remove_temporaries(visualize_unit_dir(workdir, chunk["preset"], chunk["layer"], c))
-        return {"chunk": chunk, "units": _run_chunk(net, config, chunk, workdir, scoring)}
+        return {"chunk": chunk, "units": _run_chunk(net, config, chunk, workdir, scoring, colours)}
 
     steps = {name: _steps(config, name) for name in config.presets}  # a preset file is read once
 

@@ -20,6 +20,7 @@ def caffe_spec(input_size: int) -> PreprocessSpec:
         mean=IMAGENET_MEAN_BGR,
         resize=256,
         resize_mode="warp",
+        color_statistics="imagenet",
     )
 
 

@@ -54,6 +54,7 @@ SPEC = PreprocessSpec(
     resize=INPUT_SIZE,
     resize_mode="warp",
     class_names=("disk", "ring", "square", "triangle", "star", "cross", "crescent", "heart", "arrow", "frame"),
+    color_statistics="demo_world",
 )
 
 MODEL = ModelDef(

@@ -116,6 +116,40 @@ class FunctionDef:
         return list(self._table)
 
 
+@dataclasses.dataclass(frozen=True)
+class FlatBlobs:
+    """``fn(params, x)`` whose output becomes one flat {blob: array}: nested
+    dicts are flattened with ``/`` (``{"stage1": {"block0": a}}`` gives
+    ``stage1/block0``), and big_vision's ``(logits, out_dict)`` gives the
+    dict's blobs followed by ``logits``, unless the dict already holds that
+    array. Equal for equal ``fn``, so compiled functions keyed on it are shared."""
+
+    fn: Callable
+
+    def __call__(self, params, x):
+        out = self.fn(params, x)
+        logits = None
+        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) and not isinstance(out[0], dict):
+            logits, out = out
+        if not isinstance(out, dict):
+            return out
+        flat = _flatten(out, "")
+        if logits is not None and not any(v is logits for v in flat.values()):
+            flat["logits" if "logits" not in flat else "output"] = logits
+        return flat
+
+
+def _flatten(tree: dict, prefix: str) -> dict:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}/{key}" if prefix else key
+        if isinstance(value, dict) and isinstance(key, str):
+            flat.update(_flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
 def as_shape_structs(params):
     """A params pytree -> the same pytree of ``jax.ShapeDtypeStruct``."""
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), params)
@@ -145,7 +179,8 @@ def blob_shapes(name: str, apply: Callable, param_shapes, input_shape) -> dict[s
             f"(the spec's input_size {input_shape[0]}x{input_shape[1]}, RGB): {type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''}") from None
     if None in kinds or not order:
-        raise ModelDefinitionError(f"{name}: must return a dict {{blob name: array}}, got "
+        raise ModelDefinitionError(f"{name}: must return a dict {{blob name: array}} (nested dicts are flattened "
+                                   f"with '/'), or big_vision's (logits, {{name: array}}); got "
                                    f"{kinds.get(None, 'an empty dict')}")
     shapes = {}
     for key in order:

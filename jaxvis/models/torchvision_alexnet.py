@@ -34,6 +34,7 @@ SPEC = PreprocessSpec(
     std=(0.229, 0.224, 0.225),
     resize=256,
     resize_mode="shorter_side",
+    color_statistics="imagenet",
 )
 
 TORCH_KEYS = {

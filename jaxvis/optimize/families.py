@@ -20,11 +20,14 @@ chosen so that the transform returns an image of the input's own size (the
 networks of the zoo take one input size).
 
 The colour matrix and magnitude spectrum come from a dataset
-(``color_statistics``): the demo world's images for networks trained on it,
-a folder of the user's images when given, and for ImageNet networks (1000
-classes) without a folder Lucid's published ImageNet colour matrix with the
-1/f magnitude of ``spectrum_scale``. Another network without a folder gets
-no decorrelation (the identity) and the 1/f magnitude, and a log line says so.
+(``color_statistics``), in this order: images the caller gives; what the
+network's ``PreprocessSpec.color_statistics`` declares ("imagenet": Lucid's
+published ImageNet colour matrix with the 1/f magnitude of
+``spectrum_scale``; "demo_world": estimated from generated demo-world
+images; "folder:PATH": estimated from a folder of images; a 3x3 matrix with
+the 1/f magnitude); the job's own image source (its ``fallback``); else no
+decorrelation (the identity) and the 1/f magnitude, with a warning naming
+how to declare them. Nothing is guessed from the network's shape.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ GREY = 0.5  # the transforms' fill, in 0..1 pixels (Lucid's pad value)
 DEMO_WORLD_SEED = 1  # demo-world images the demo networks' statistics come from
 STATISTICS_IMAGES = 256
 
-# Lucid's color_correlation_svd_sqrt (ImageNet, RGB), used only for ImageNet networks.
+# Lucid's color_correlation_svd_sqrt (ImageNet, RGB): a spec's color_statistics="imagenet".
 IMAGENET_COLOR_SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
 
 
@@ -157,23 +160,49 @@ def statistics_from_images(images: np.ndarray, source: str) -> ColorStatistics:
     return ColorStatistics(matrix, magnitude, source)
 
 
-def color_statistics(net, images: np.ndarray | None = None, source: str | None = None) -> ColorStatistics:
+def _normalized(matrix) -> jax.Array:
+    """A decorrelated -> RGB matrix scaled so its largest column has norm 1 (Lucid's normalisation)."""
+    matrix = np.asarray(matrix, np.float32)
+    return jnp.asarray(matrix / np.max(np.linalg.norm(matrix, axis=0)))
+
+
+def _folder_images(net, folder: str) -> np.ndarray:
+    """The first ``STATISTICS_IMAGES`` images of ``folder`` (sorted) at the network's input size."""
+    from jaxvis.analysis.sources import FolderImages
+
+    source = FolderImages(folder, net)
+    images, valid = source.batch(0, min(len(source), STATISTICS_IMAGES))
+    if not valid.any():
+        raise ConfigError(f"{net.name}: colour statistics from {folder}: none of its image files decodes")
+    return images[valid]
+
+
+def color_statistics(net, images: np.ndarray | None = None, source: str | None = None, *,
+                     job_folder: str | None = None) -> ColorStatistics:
     """The statistics the new families use for ``net`` (module doc): from
-    ``images`` (uint8 RGB at the input size) when given, else the network's
-    own dataset as far as jaxvis knows it."""
+    ``images`` (uint8 RGB at the input size) when given, else what the
+    network's spec declares, else estimated from ``job_folder`` (the job's own
+    image folder) when given, else identity colours and a warning."""
     h, w = net.definition.input_shape[:2]
     if images is not None:
         return statistics_from_images(images, source or "the user's images")
-    if is_demo_world(net):
+    declared = net.spec.color_statistics
+    one_over_f = F.spectrum_scale(h, w, normalize=False)
+    magnitude = jnp.broadcast_to(one_over_f, (3, *one_over_f.shape))
+    if declared == "demo_world":
         from jaxvis.data import shapes
         images, _ = shapes.make_batch(DEMO_WORLD_SEED, 0, STATISTICS_IMAGES, h)
         return statistics_from_images(images, f"the demo world ({STATISTICS_IMAGES} images, seed {DEMO_WORLD_SEED})")
-    one_over_f = F.spectrum_scale(h, w, normalize=False)
-    magnitude = jnp.broadcast_to(one_over_f, (3, *one_over_f.shape))
-    class_layer = net.class_layer
-    if class_layer is not None and net.layer(class_layer).channels == 1000:
-        matrix = IMAGENET_COLOR_SVD_SQRT / np.max(np.linalg.norm(IMAGENET_COLOR_SVD_SQRT, axis=0))
-        return ColorStatistics(jnp.asarray(matrix), magnitude, "ImageNet (Lucid's colour matrix; 1/f magnitude)")
-    log.info("%s: no dataset for colour statistics; the new families use no colour decorrelation and a 1/f "
-             "magnitude (give statistics images for better ones)", net.name)
+    if declared == "imagenet":
+        return ColorStatistics(_normalized(IMAGENET_COLOR_SVD_SQRT), magnitude,
+                               "ImageNet (Lucid's colour matrix; 1/f magnitude)")
+    if declared is not None and not isinstance(declared, str):
+        return ColorStatistics(_normalized(declared), magnitude, "the spec's colour matrix (1/f magnitude)")
+    folder = declared[len("folder:"):] if declared else job_folder  # "folder:PATH" (PreprocessSpec checked it)
+    if folder:
+        images = _folder_images(net, folder)
+        return statistics_from_images(images, f"the first {len(images)} images of {folder}")
+    log.warning("%s: no colour statistics declared, so the Fourier and MaCo images use identity colours and a 1/f "
+                "magnitude; declare them with PreprocessSpec(color_statistics='imagenet' | 'folder:PATH' | a 3x3 "
+                "matrix)", net.name)
     return ColorStatistics(jnp.eye(3, dtype=jnp.float32), magnitude, "none (identity colours; 1/f magnitude)")

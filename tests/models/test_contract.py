@@ -43,6 +43,30 @@ def test_declared_class_layer_is_used_not_the_last_blob():
     assert net.default_layers() == ["logits"]  # no blob of kind conv: the class layer only
 
 
+def _big_vision_apply(params, x):
+    """As big_vision's models return: (logits, out) with the logits also in out, here under a nested dict."""
+    out = {"stem": {"maps": jnp.einsum("bhwc,cd->bhwd", x, params["w"])}}
+    out["pre_logits"] = out["stem"]["maps"].mean(axis=(1, 2))
+    x = out["head"] = out["pre_logits"] @ params["v"]
+    return x, out
+
+
+def test_nested_dicts_and_big_visions_return_are_flattened_with_slashes():
+    x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    maps = np.einsum("bhwc,cd->bhwd", x, PARAMS["w"])
+    logits = maps.mean(axis=(1, 2)) @ PARAMS["v"]
+    net = jaxvis.from_function(_big_vision_apply, PARAMS, spec=SPEC, class_layer="head")
+    blobs = net.blobs(x)
+    assert list(blobs) == ["stem/maps", "pre_logits", "head"]  # the logits are out["head"]: not a second blob
+    np.testing.assert_allclose(blobs["stem/maps"], maps, rtol=1e-5)
+    np.testing.assert_allclose(blobs["head"], logits, rtol=1e-5, atol=1e-6)
+    # logits that the dict does not hold come last, as "logits"
+    net = jaxvis.from_function(lambda p, x: (_big_vision_apply(p, x)[0] * 2, {"maps": x}), PARAMS, spec=SPEC,
+                               class_layer="logits")
+    assert net.layer_names == ("maps", "logits")
+    np.testing.assert_allclose(net.blobs(x)["logits"], 2 * logits, rtol=1e-5, atol=1e-6)
+
+
 def test_missing_roles_are_errors_naming_what_needs_them():
     net = jaxvis.from_function(_apply, PARAMS, spec=SPEC)
     with pytest.raises(UnitError, match="class probabilities needs the network's class_layer"):

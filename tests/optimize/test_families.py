@@ -142,29 +142,6 @@ def test_identity_transform_is_exact_and_sizes_keep_the_input_size():
     np.testing.assert_array_equal(np.asarray(out), np.asarray(x))
 
 
-def test_demo_statistics_are_numpys_on_the_demo_world():
-    from jaxvis.data import shapes
-    net = jaxvis.load_model("demo", weights="random", seed=0)
-    stats = FAM.color_statistics(net)
-    images, _ = shapes.make_batch(FAM.DEMO_WORLD_SEED, 0, FAM.STATISTICS_IMAGES, 64)
-    pixels = images.reshape(-1, 3).astype(np.float64) / 255.0
-    u, s, _ = np.linalg.svd(np.cov(pixels, rowvar=False))
-    m = u * np.sqrt(s / s[0])
-    m = m * np.sign(m[np.argmax(np.abs(m), axis=0), range(3)])
-    np.testing.assert_allclose(np.asarray(stats.matrix), m, rtol=1e-3, atol=1e-4)
-    spectra = np.abs(np.fft.rfft2(np.moveaxis(images / 255.0, -1, 1), axes=(-2, -1))).mean(0)
-    np.testing.assert_allclose(np.asarray(stats.magnitude), spectra, rtol=1e-3, atol=1e-3)
-    assert "demo world" in stats.source
-
-
-def test_imagenet_networks_get_lucids_matrix_and_others_none():
-    caffenet = jaxvis.load_model("caffenet", weights="random", seed=0)
-    stats = FAM.color_statistics(caffenet)
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(stats.matrix), axis=0).max(), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(stats.matrix)[0, 0], 0.26 / np.sqrt(0.26**2 + 0.27**2 + 0.27**2), rtol=1e-5)
-    assert "ImageNet" in stats.source
-
-
 def test_receptive_field_crops_are_exact_for_the_new_families():
     """Transforms first, then the crop of what the network sees: the same numbers as the whole image."""
     from jaxvis.optimize import preset, run_layer
