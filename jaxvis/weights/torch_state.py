@@ -1,5 +1,5 @@
-"""torchvision state dicts: ``.pth``/``.pt`` (needs torch, imported only
-then), ``.safetensors`` or ``.npz`` (no torch needed)."""
+"""torchvision state dicts: ``.pth``/``.pt`` (read by ``torch_pickle``,
+without PyTorch), ``.safetensors`` or ``.npz``."""
 
 from __future__ import annotations
 
@@ -11,26 +11,17 @@ import numpy as np
 from jaxvis.errors import WeightsFileError
 from jaxvis.models.definition import ModelDef
 from jaxvis.weights.layout import params_from_source_layout
+from jaxvis.weights.torch_pickle import load_pth
 
 
 def _read_pth(path: str) -> dict[str, np.ndarray]:
-    try:
-        import torch
-    except ImportError:
-        raise WeightsFileError(
-            f"{path}: reading .pth files needs PyTorch, which is not installed; "
-            "install it, or save the state dict as .safetensors or .npz"
-        ) from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file
-        raise WeightsFileError(f"{path}: not a readable PyTorch state dict: {e}") from None
+    obj = load_pth(path)  # no PyTorch needed (torch_pickle.py)
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict):
         raise WeightsFileError(f"{path}: holds a {type(obj).__name__}, expected a state dict")
-    return {k: v.detach().cpu().float().numpy() for k, v in obj.items() if hasattr(v, "detach")}
+    return {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 import sys
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -50,11 +51,13 @@ def test_missing_and_misshapen_keys(state_dict, tmp_path):
         jaxvis.load_model("torchvision_alexnet", weights=tmp_path / "bad.npz")
 
 
-def test_pth_without_torch_says_what_to_do(tmp_path, monkeypatch):
-    (tmp_path / "w.pth").write_bytes(b"not really")
+def test_pth_loads_without_torch(state_dict, tmp_path, monkeypatch):
+    torch.save({k: torch.from_numpy(v) for k, v in state_dict.items()}, tmp_path / "w.pth")
+    with_torch = jaxvis.load_model("torchvision_alexnet", weights=tmp_path / "w.pth")
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
-    with pytest.raises(WeightsFileError, match="needs PyTorch.*safetensors or .npz"):
-        jaxvis.load_model("torchvision_alexnet", weights=tmp_path / "w.pth")
+    without = jaxvis.load_model("torchvision_alexnet", weights=tmp_path / "w.pth")
+    for a, b in zip(jax.tree.leaves(with_torch.params), jax.tree.leaves(without.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_bad_state_dict_files(tmp_path):
