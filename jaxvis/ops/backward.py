@@ -68,6 +68,30 @@ def _relu_bwd(mode, residual, g):
 relu.defvjp(_relu_fwd, _relu_bwd)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def cap(x: jax.Array, c, mode: str) -> jax.Array:
+    """min(x, c) for a positive constant c (ReLU6's cap: relu6 = cap(relu(x), 6)) with
+    the backward of ``mode``: the upstream passes where x < c (strictly, as torch's
+    hardtanh and jax.nn.relu6 have it) in backprop, guided and redirected modes, and
+    everywhere in deconv mode, whose rule does not look at the forward signal."""
+    return jnp.minimum(x, c)
+
+
+def _cap_fwd(x, c, mode):
+    return jnp.minimum(x, c), (x < c, c)
+
+
+def _cap_bwd(mode, residual, g):
+    below, c = residual
+    if mode not in RELU_MODES + ASCENT_RELU_MODES:
+        raise ConfigError(f"unknown ReLU backward mode {mode!r}; expected one of "
+                          f"{', '.join(RELU_MODES + ASCENT_RELU_MODES)}")
+    return (g if mode == "deconv" else jnp.where(below, g, 0.0)), jnp.zeros_like(c)
+
+
+cap.defvjp(_cap_fwd, _cap_bwd)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
 def max_pool_switches(x: jax.Array, kernel: int, stride: int, pad: int = 0, ceil: bool = True) -> jax.Array:
     """x: [B, H, W, C] -> [B, H', W', C], the numbers of ``ops.max_pool``;

@@ -14,6 +14,15 @@ Substituted:
   the primal of ``jax.nn.relu`` and hence of ``flax.linen.relu``). It is
   evaluated as ``jaxvis.ops.backward.relu(x, mode)``: backprop passes
   ``u * [x > 0]``, deconv ``relu(u)``, guided ``relu(u) * [x > 0]``.
+- **ReLU6's cap**: ``min(x, c)`` where one operand is a positive constant
+  (a literal or a constant of the traced program: ``jnp.minimum(x, 6.0)``,
+  the cap inside ``jax.nn.relu6``, ``flax``'s and Keras's relu6). It is
+  evaluated as ``jaxvis.ops.backward.cap(x, c, mode)``: the upstream passes
+  where x < c (strictly) in backprop and guided modes and unchanged in deconv
+  mode, so ReLU6 = cap(relu(x), 6) passes backprop ``u * [0 < x < 6]``,
+  guided ``relu(u) * [0 < x < 6]``, deconv ``relu(u)``. ``jnp.clip``, whose
+  bounds reach the min as arguments of an inner call, is not recognised
+  (it raises in deconv and guided modes).
 - **Ties of max** (in every mode, backprop too): ``max(a, b)`` of two
   non-constant operands sends the whole upstream to ``a`` where ``a >= b``
   and to ``b`` elsewhere, as a pooling switch does (and as Caffe and
@@ -57,7 +66,8 @@ option) never raise: the plain gradient is their rule.
   ``conv_general_dilated`` when no argument reaches both operands (a layer
   times its weights; the weights as arguments are fine, ``x * x`` is not);
   ``div`` by a value off the path (the BatchNorm inference affine, average
-  pooling); ``select_n`` (``jnp.where``) and ``cond`` whose predicate is off
+  pooling); ReLU6's cap (``min`` with a positive constant); ``select_n``
+  (``jnp.where``) and ``cond`` whose predicate is off
   the path; the ReLU; ``max`` of two operands on the path (the tie rule);
   ``reduce_max``, ``reduce_window_max`` (``lax.reduce_window``,
   ``flax.linen.max_pool``: their gradient goes to the first maximum of each
@@ -72,8 +82,8 @@ option) never raise: the plain gradient is their rule.
   taken as the decided one (``max_pool_switches``, ``lrn_identity_backward``,
   any custom rule of the caller's).
 - Raising, for example: ``tanh``, ``logistic``, ``exp``, ``log``, ``pow``,
-  ``integer_pow``, ``sqrt``, ``rsqrt``, ``erf``, ``abs``, ``min``, ``max``
-  with a constant other than 0, a product of two operands that one
+  ``integer_pow``, ``sqrt``, ``rsqrt``, ``erf``, ``abs``, ``min`` with
+  anything but a positive constant, ``max`` with a constant other than 0, a product of two operands that one
   argument reaches both of, a division by a value on the path, a
   ``jnp.where`` whose predicate is computed from the arguments (a ReLU
   spelled ``jnp.where(x > 0, x, 0)``). So does Caffe's LRN written in plain
@@ -205,6 +215,33 @@ def _relu_operand(eqn, zeros):
     return None
 
 
+def _is_cap_constant(value) -> bool:
+    """True for a concrete (not traced) array or scalar whose entries are all > 0."""
+    if isinstance(value, jax.core.Tracer):
+        return False
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        return False
+    return arr.dtype.kind in "iuf" and arr.size > 0 and bool((arr > 0).all())
+
+
+def _cap_operands(eqn, consts: dict):
+    """(x, c) of a cap equation min(x, c) / min(c, x) of a float dtype, c a positive
+    constant (a literal or a constant of the traced program: ReLU6's 6); None otherwise."""
+    if eqn.primitive.name != "min" or len(eqn.invars) != 2:
+        return None
+    out = eqn.outvars[0].aval
+    if not jnp.issubdtype(out.dtype, jnp.inexact):
+        return None
+    for x, c in (eqn.invars, eqn.invars[::-1]):
+        value = c.val if isinstance(c, jex_core.Literal) else consts.get(c)
+        if value is not None and _is_cap_constant(value) and not isinstance(x, jex_core.Literal) \
+                and x.aval.shape == out.shape:
+            return x, c
+    return None
+
+
 def _is_tie_max(eqn, zeros) -> bool:
     """max(a, b) of two non-constant float operands of the output's shape."""
     if eqn.primitive.name != "max" or _relu_operand(eqn, zeros) is not None:
@@ -297,11 +334,15 @@ def _evaluate(jaxpr, consts, args, mode: str, zero_in=None) -> list:
 
     env.update(zip(jaxpr.constvars, consts))
     env.update(zip(jaxpr.invars, args))
+    known = dict(zip(jaxpr.constvars, consts))
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
         relu_x = _relu_operand(eqn, zeros)
+        capped = _cap_operands(eqn, known)
         if relu_x is not None:
             outs = [backward.relu(read(relu_x), mode)]
+        elif capped is not None:
+            outs = [backward.cap(read(capped[0]), read(capped[1]), mode)]
         elif _is_tie_max(eqn, zeros):
             outs = [_max_first(*map(read, eqn.invars))]
         elif name in _CALLS or name in _CUSTOM:
@@ -367,7 +408,7 @@ def _gradient_live(jaxpr, live_out) -> tuple[set, list]:
     return live, [v in live for v in jaxpr.invars]
 
 
-def _undecided(eqn, on_path, zeros) -> str | None:
+def _undecided(eqn, on_path, zeros, known) -> str | None:
     """None when eqn (with an input on the path) has a decided rule; else the
     reason it has none ("" when its primitive has none at all)."""
     name = eqn.primitive.name
@@ -386,6 +427,8 @@ def _undecided(eqn, on_path, zeros) -> str | None:
         if _relu_operand(eqn, zeros) is not None or (all(on_path) and _is_tie_max(eqn, zeros)):
             return None
         return "max with a value that is neither 0 nor on the path"
+    if name == "min":
+        return None if _cap_operands(eqn, known) is not None else "min with a value that is not a positive constant"
     return ""
 
 
@@ -395,6 +438,7 @@ def _check(jaxpr, consts, on_path_in, live_out, zero_in, refuse) -> list:
     on_path_in: per invar, a bit mask of the arguments it depends on (0: off
     the path); returns the masks of the outvars."""
     zeros = _zero_flags(jaxpr, consts, zero_in or [False] * len(jaxpr.invars))
+    known = dict(zip(jaxpr.constvars, consts))
     live = _gradient_live(jaxpr, live_out)[0]
     on_path = dict(zip(jaxpr.invars, on_path_in))
 
@@ -418,7 +462,7 @@ def _check(jaxpr, consts, on_path_in, live_out, zero_in, refuse) -> list:
             outs = _check_control(eqn, ins, outs_live, refuse) if any(outs_live) else [union] * len(eqn.outvars)
         else:
             if any(outs_live):
-                reason = _undecided(eqn, ins, zeros)
+                reason = _undecided(eqn, ins, zeros, known)
                 if reason is not None:
                     refuse(name, reason)
             outs = [0 if name == "stop_gradient" else union] * len(eqn.outvars)

@@ -436,3 +436,69 @@ def test_lrn_is_refused_in_plain_ops_and_kept_as_a_custom_rule(x_small, mode):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * float(np.abs(expected).max()))
     plain_lrn_identity = _grad(lambda v: _head(_reference_relu(mode)(_conv(v) * 10.0)), x_small)
     assert np.abs(expected - plain_lrn_identity).max() > 1e-3 * np.abs(expected).max()  # LRN really acted
+
+
+# --- ReLU6: a ReLU, then the cap min(., 6) (docs/projections.md) ------------------------------------
+
+def _reference_relu6(mode):
+    """ReLU6 whose VJP is written out here: backprop u [0<x<6], guided relu(u) [0<x<6], deconv relu(u)."""
+
+    @jax.custom_vjp
+    def relu6(x):
+        return jnp.clip(x, 0.0, 6.0)
+
+    def fwd(x):
+        return relu6(x), x
+
+    def bwd(x, u):
+        inside = (x > 0) & (x < 6)
+        rule = {"backprop": lambda: u * inside,
+                "deconv": lambda: jnp.maximum(u, 0.0),
+                "guided": lambda: jnp.maximum(u, 0.0) * inside}[mode]
+        return (rule(),)
+
+    relu6.defvjp(fwd, bwd)
+    return relu6
+
+
+RELU6_SPELLINGS = {"jax.nn.relu6": jax.nn.relu6,
+                   "minimum(maximum(x, 0), 6)": lambda x: jnp.minimum(jnp.maximum(x, 0), 6.0),
+                   "minimum(6, relu(x))": lambda x: jnp.minimum(6.0, jax.nn.relu(x))}
+
+
+def _relu6_net(relu6, w):
+    def f(x):  # a linear map, ReLU6, another linear map: the upstream of ReLU6 has both signs
+        return relu6(x @ w) @ w.T
+    return f
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("spelling", RELU6_SPELLINGS)
+def test_relu6_follows_the_stated_rule(mode, spelling):
+    rng = np.random.default_rng(5)
+    w = jnp.asarray(rng.normal(size=(7, 7)), jnp.float32)
+    x = jnp.asarray(rng.normal(0, 4, size=(9, 7)), jnp.float32)
+    u = jnp.asarray(rng.normal(size=(9, 7)), jnp.float32)
+    ours = jax.vjp(with_relu_backward(_relu6_net(RELU6_SPELLINGS[spelling], w), mode), x)[1](u)[0]
+    want = jax.vjp(_relu6_net(_reference_relu6(mode), w), x)[1](u)[0]
+    inside = ((x @ w > 0) & (x @ w < 6)).mean()
+    assert 0.2 < inside < 0.8  # both sides of both edges are exercised
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-6)
+
+
+def test_relu6_backprop_equals_torch_at_the_edges():
+    import torch
+    x = np.array([-1.0, 0.0, 0.5, 3.0, 6.0, 6.5, 12.0], np.float32)
+    u = np.array([1.0, -2.0, 3.0, -4.0, 5.0, 6.0, -7.0], np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.relu6(tx).backward(torch.tensor(u))
+    for relu6 in RELU6_SPELLINGS.values():
+        ours = jax.vjp(with_relu_backward(relu6, "backprop"), jnp.asarray(x))[1](jnp.asarray(u))[0]
+        np.testing.assert_array_equal(np.asarray(ours), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("capped", [lambda x: jnp.minimum(jax.nn.relu(x), -1.0), lambda x: jnp.minimum(x, x * 0.5),
+                                    lambda x: jnp.clip(x, 0.0, 6.0)], ids=["negative-cap", "two-operands", "clip"])
+def test_other_mins_have_no_deconv_rule(capped):
+    with pytest.raises(ConfigError, match="'min'"):
+        jax.vjp(with_relu_backward(capped, "deconv"), jnp.ones((3,)))
