@@ -40,6 +40,7 @@ from jaxvis.jobs import (
 )
 from jaxvis.loading import load_model, save_model
 from jaxvis.models import LayerInfo, ModelDef, get_model_def, model_names
+from jaxvis.models.frameworks.keras import keras_preprocess
 from jaxvis.net import Net
 from jaxvis.optimize import TABLE1, VisResult, objectives, preset, visualize
 from jaxvis.optimize.families import color_statistics
@@ -85,6 +86,7 @@ __all__ = [
     "from_keras",
     "from_nnx",
     "grid",
+    "keras_preprocess",
     "live_app",
     "load_config",
     "load_model",

@@ -17,6 +17,8 @@ import numbers
 import os
 
 from jaxvis.errors import ConfigError, JaxvisError, UnitError, UnknownModelError, WeightsFileError
+from jaxvis.loading import load_model
+from jaxvis.models.frameworks.keras import is_keras_file
 from jaxvis.plugin import is_plugin_path, load_plugin
 from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.weights import checkpoint
@@ -105,17 +107,35 @@ def names(config, name: str, allow_empty: bool = True) -> tuple:
 
 
 def model(config, name: str = "model"):
-    """The architecture of a registry name, a plugin path or a jaxvis model directory."""
+    """The architecture of a registry name, a plugin path, a Keras ``.keras``
+    file (with ``config.spec``, for ``config.model``) or a jaxvis model directory."""
     value = get(config, name)
     if not isinstance(value, str) or not value:
         raise UnknownModelError(f"config.{name}: {value!r} is not a model; known models: {', '.join(model_names())}, "
-                                "a plugin path package.module:function, or a jaxvis model directory")
+                                "a plugin path package.module:function, a Keras file path.keras, or a jaxvis model "
+                                "directory")
+    spec = model_spec(config) if name == "model" else None
     with field(name):
-        if checkpoint.is_checkpoint(value):
-            value = checkpoint.read_meta(value)["model"]
-        if is_plugin_path(value):
-            return load_plugin(value).definition
-        return get_model_def(value)
+        architecture = checkpoint.read_meta(value)["model"] if checkpoint.is_checkpoint(value) else value
+        if is_keras_file(architecture):
+            return load_model(value, spec=spec).definition
+    if spec is not None:
+        raise ConfigError(f"config.spec: {spec!r} is the preprocessing of a Keras .keras model; config.{name} "
+                          f"{value!r} carries its own (leave config.spec empty)")
+    with field(name):
+        if is_plugin_path(architecture):
+            return load_plugin(architecture).definition
+        return get_model_def(architecture)
+
+
+def model_spec(config):
+    """``config.spec``, the preprocessing of a ``.keras`` model (``jaxvis.load_model``'s ``spec``:
+    "caffe", "tf", "torch" or a JSON object of PreprocessSpec fields); None when empty or absent."""
+    value = config.get("spec", "") if hasattr(config, "get") else ""
+    if not isinstance(value, str):
+        raise ConfigError(f"config.spec: {value!r} is not a string; expected '' (the model's own preprocessing), "
+                          "'caffe', 'tf', 'torch' or a JSON object of PreprocessSpec fields")
+    return value or None
 
 
 def roles(definition, name: str, *roles_needed: str) -> None:

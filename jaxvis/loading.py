@@ -1,4 +1,5 @@
-"""``load_model``: a registry name (or a jaxvis model directory) plus weights -> Net."""
+"""``load_model``: a registry name, a plugin path, a Keras ``.keras`` file or a
+jaxvis model directory, plus weights -> Net."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from jaxvis import weights as W
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, ModelDefinitionError, UnknownModelError, WeightsFileError
 from jaxvis.models.definition import ModelDef
+from jaxvis.models.frameworks import keras as keras_files
 from jaxvis.models.function_def import FunctionDef
 from jaxvis.models.registry import get_model_def
 from jaxvis.net import Net, init_params, param_shapes
 from jaxvis.ops.conv import check_group_impl
+from jaxvis.own_network import from_keras
 from jaxvis.plugin import is_plugin_path, load_plugin
 from jaxvis.weights import checkpoint
 from jaxvis.weights.torch_state import read_state_dict
@@ -30,15 +33,23 @@ def load_model(
     mean=None,
     class_names=None,
     group_impl: str = "split",
+    spec=None,
 ) -> Net:
     """model: a registry name ("caffenet", "vgg_s", ...), a plugin path
-    ``package.module:function`` (``jaxvis/plugin.py``) or a jaxvis model directory.
+    ``package.module:function`` (``jaxvis/plugin.py``), a Keras model file
+    ``path/model.keras`` (its architecture and weights; ``spec`` says how
+    images become its input) or a jaxvis model directory.
     weights: .caffemodel (with optional ``prototxt`` to check the architecture),
     torchvision state dict (.pth/.pt/.safetensors/.npz), a jaxvis model
     directory, "random" for random weights from ``seed``, or None: the weights
     that ship with jaxvis (demo, demo_b), else random weights from ``seed``.
     mean: override the mean (3 values, a Caffe .binaryproto or an .npy image).
     class_names: a sequence or a text file, one class per line.
+    spec: the preprocessing of a ``.keras`` model, which the file does not
+    record: a ``jaxvis.PreprocessSpec``, one of keras.applications' modes
+    "caffe", "tf", "torch" (``jaxvis.keras_preprocess`` at the model's input
+    size) or PreprocessSpec fields as a dict or JSON object; other models
+    carry their own (a model directory of a ``.keras`` model too).
     """
     if not isinstance(model, (str, os.PathLike)):
         raise UnknownModelError(f"model must be a registry name or a jaxvis model directory, got "
@@ -49,11 +60,20 @@ def load_model(
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise WeightsFileError(f"weights must be a file or directory path, or 'random', got "
                                f"{type(weights).__name__} {weights!r}")
+    directory = None
     if checkpoint.is_checkpoint(model) and weights is None:
-        weights = model
+        weights = directory = model
         model = checkpoint.read_meta(model)["model"]
     model = os.fspath(model)
-    if is_plugin_path(model):
+    if spec is not None and not keras_files.is_keras_file(model):
+        raise ConfigError(f"spec is for a Keras .keras model, which records no preprocessing; {model} carries its "
+                          "own (pass mean= or class_names= to change those)")
+    if keras_files.is_keras_file(model):
+        net = _keras_file_net(model, spec, directory)
+        definition, spec, params = net.definition, net.spec, net.params
+        if weights is not None:
+            params, _ = _function_weights(definition, weights, seed, spec)  # the spec given, else the directory's
+    elif is_plugin_path(model):
         net = load_plugin(model)
         definition, spec, params = net.definition, net.spec, net.params
         if weights is not None:
@@ -67,6 +87,20 @@ def load_model(
     if class_names is not None:
         spec = dataclasses.replace(spec, class_names=W.load_class_names(class_names))
     return Net(definition, jax.device_put(params), spec, group_impl)
+
+
+def _keras_file_net(path: str, spec, directory) -> Net:
+    """The Net of a ``.keras`` file; its spec given, else the one its model directory recorded."""
+    if spec is None and directory is not None:
+        spec = PreprocessSpec.from_json(checkpoint.read_meta(directory)["spec"])
+    if spec is None:
+        raise ConfigError(f"{path}: a .keras file records no preprocessing; give its spec: "
+                          f"jaxvis.load_model({path!r}, spec=jaxvis.keras_preprocess('caffe')) (or 'tf', 'torch', a "
+                          "jaxvis.PreprocessSpec), or --config.spec=caffe in a job config")
+    model = keras_files.read_keras_file(path)
+    spec = keras_files.spec_for_keras(spec, model)
+    name = os.path.splitext(os.path.basename(path))[0]
+    return from_keras(model, spec=spec, name=name, description=f"{name} (Keras model file {path})", source=path)
 
 
 def _sequential_weights(definition: ModelDef, weights, seed: int, prototxt) -> tuple[dict, PreprocessSpec]:

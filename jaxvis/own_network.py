@@ -135,4 +135,25 @@ def from_equinox(model, *, spec: PreprocessSpec, class_layer: str | None = None,
 def from_keras(model, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
                name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
                source: str | None = None) -> Net:
-    raise NotImplementedError
+    """A network from a Keras 3 model on the JAX backend, Functional or
+    Sequential (a subclassed model has no layer graph: ConfigError), with its
+    weights as they are now.
+
+    The blobs are every layer's output, named by the Keras layer name, and
+    every ReLU's (a fused ``activation="relu"`` of layer ``conv1`` gives
+    ``conv1/relu``), in graph order; the forward is ``stateless_call`` in
+    inference mode (BatchNormalization's moving statistics, no Dropout): the
+    rules in ``jaxvis/models/frameworks/keras.py``. ``jaxvis.keras_preprocess``
+    gives the spec of keras.applications' preprocessing modes. The other
+    arguments are ``from_function``'s."""
+    from jaxvis.models.frameworks import keras as keras_adapter
+
+    name = name or getattr(model, "name", None) or type(model).__name__
+    keras_adapter.check_graph_model(model, name)
+    _check_spec(spec, name)
+    keras_adapter.check_input_size(model, spec, name)
+    blobs = keras_adapter.keras_blobs(model, name)  # kinds of the ReLU blobs fill in when apply is first traced
+    definition = FunctionDef(name, blobs.apply, spec, as_shape_structs(blobs.params),
+                             description or f"{name} (a Keras model)", class_layer, prob_layer,
+                             float(ascent_lr_scale), kinds=blobs.kinds, blob_params=blobs.blob_params, source=source)
+    return Net(definition, jax.device_put(blobs.params), spec)

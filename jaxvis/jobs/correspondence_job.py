@@ -102,7 +102,7 @@ def check_config(config) -> None:
 
 def run_correspondence(config, workdir: str) -> dict:
     check_config(config)
-    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
     parts = _file_parts(config, net) if config.parts_file else _generated_parts(config)  # checks parts and boxes
     wd.claim(workdir, config.to_dict())
     fill = C.mean_colour(net.spec)

@@ -54,7 +54,7 @@ def check_config(config) -> None:
 
 def run_invariance(config, workdir: str) -> dict:
     check_config(config)
-    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
     early, late = config.layers
     wd.claim(workdir, config.to_dict())
     params = [shapes.make_sample(config.shapes_seed, i).params for i in range(config.images)]

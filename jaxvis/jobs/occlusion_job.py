@@ -92,7 +92,7 @@ def check_config(config) -> None:
 
 def run_occlusion(config, workdir: str) -> dict:
     check_config(config)
-    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
     source = sources.from_config(config, net)
     wd.claim(workdir, config.to_dict())
     chunks = [{"id": f"images-{first:05d}", "first": first, "count": min(config.chunk_images, len(source) - first)}

@@ -253,7 +253,7 @@ def check_config(config) -> None:
 def run_search(config, workdir: str) -> dict:
     """Runs (or resumes) the search; returns counts, seconds and the chosen ids."""
     check_config(config)
-    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
     judge = jaxvis.load_model(config.judge) if config.judge else None
     with checks.field("probes"):
         probes = [parse_probe(net, p) for p in config.probes]

@@ -183,7 +183,7 @@ def check_config(config) -> None:
 
 def run_topk(config, workdir: str) -> dict:
     check_config(config)
-    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
     layers = tuple(config.layers) or tuple(net.default_layers())
     source = sources.from_config(config, net)
     wd.claim(workdir, config.to_dict())

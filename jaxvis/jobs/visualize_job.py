@@ -73,6 +73,7 @@ def job_config(**fields) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.model = "caffenet"
     c.weights = ""  # a .caffemodel, state dict or jaxvis model directory; "": shipped weights, else random
+    c.spec = ""  # a .keras model's preprocessing: 'caffe' | 'tf' | 'torch' | a JSON PreprocessSpec; "": the model's
     c.layers = ()  # empty: every conv layer and the class layer
     c.presets = ("row3",)  # Table 1 rows, or FILE.py:NAME preset files
     c.restarts = 9
@@ -272,10 +273,10 @@ def _claim(workdir: str, net, config, extend: bool) -> None:
             raise JaxvisError(f"--extend may only add layers or presets to {workdir}; the new config drops "
                               f"{len(dropped)} of its chunks (e.g. {sorted(dropped)[0]})")
     keys = EXTEND_KEYS if extend else ()
-    if os.path.isfile(path):  # a workdir made before the score fields existed: they were their defaults
+    if os.path.isfile(path):  # a workdir made before the score fields (or spec) existed: they were their defaults
         with open(path) as f:
             stored = json.load(f)
-        keys += tuple(k for k, v in SCORE_DEFAULTS.items() if k not in stored and config[k] == v)
+        keys += tuple(k for k, v in {**SCORE_DEFAULTS, "spec": ""}.items() if k not in stored and config[k] == v)
     wd.claim(workdir, config.to_dict(), extend_keys=keys,
              hint="" if extend else " (or --extend to add layers or presets to it)")
 
@@ -313,7 +314,7 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
     """Runs (or resumes) the job; returns {"units", "chunks_run", "chunks_skipped", "seconds"}
     (chunk counts of this process's share)."""
     check_config(config)
-    net = jaxvis.load_model(config.model, weights=config.weights or None)
+    net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
     chunks = plan_chunks(net, config)  # checks the layer names before anything is written
     _claim(workdir, net, config, extend)
     scoring = _Scoring(net, config) if config.score_images else None
