@@ -98,28 +98,33 @@ def check_color_statistics(value):
     return tuple(tuple(float(v) for v in row) for row in matrix)
 
 
-def center_crop(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """img: [..., H, W, C] -> [..., size[0], size[1], C], centred (Caffe's offsets)."""
+def center_crop(img: np.ndarray, size: tuple[int, int], torchvision: bool = False) -> np.ndarray:
+    """img: [..., H, W, C] -> [..., size[0], size[1], C], centred: Caffe's offsets
+    (the margin halved, rounded down), or torchvision's CenterCrop (rounded half to even)."""
     h, w = img.shape[-3:-1]
     th, tw = size
     if h < th or w < tw:
         raise InputImageError(f"cannot centre-crop {h}x{w} to {th}x{tw}: image is smaller")
-    top, left = (h - th) // 2, (w - tw) // 2
+    if torchvision:
+        top, left = int(round((h - th) / 2.0)), int(round((w - tw) / 2.0))
+    else:
+        top, left = (h - th) // 2, (w - tw) // 2
     return img[..., top : top + th, left : left + tw, :]
 
 
 def _resize_one(img: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     h, w = img.shape[:2]
     side = spec.resize or max(spec.input_size)
-    if spec.resize_mode == "shorter_side":
+    torchvision = spec.resize_mode == "shorter_side"
+    if torchvision:  # torchvision's Resize(side): the longer side truncated, as its _compute_resized_output_size
         if h <= w:
-            size = (side, max(side, round(w * side / h)))
+            size = (side, int(side * w / h))
         else:
-            size = (max(side, round(h * side / w)), side)
+            size = (int(side * h / w), side)
     else:
         size = (max(side, spec.input_size[0]), max(side, spec.input_size[1]))
     out = Image.fromarray(img).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    return center_crop(np.asarray(out), spec.input_size)
+    return center_crop(np.asarray(out), spec.input_size, torchvision)
 
 
 def check_images(images) -> np.ndarray:

@@ -9,6 +9,7 @@ from jaxvis.models import (
     caffenet,
     demo,
     torchvision_alexnet,
+    torchvision_mobilenet_v2,
     torchvision_resnet50,
     torchvision_vgg16,
     vgg_s,
@@ -20,6 +21,7 @@ _MODELS: dict = {
     **{m.name: m for m in (caffenet.MODEL, alexnet.MODEL, vgg_s.MODEL, zfnet.MODEL, torchvision_alexnet.MODEL,
                            torchvision_vgg16.MODEL)},
     "torchvision_resnet50": torchvision_resnet50.definition,
+    "torchvision_mobilenet_v2": torchvision_mobilenet_v2.definition,
     **{m.name: m for m in (demo.MODEL, demo.MODEL_B)},
 }
 

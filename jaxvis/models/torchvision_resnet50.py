@@ -49,7 +49,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from jaxvis.errors import WeightsFileError
+from jaxvis.models import torch_layout
+from jaxvis.models.torch_layout import bn_keys, conv_keys, torch_keys
 
 __all__ = [
     "LAYERS",
@@ -184,100 +185,29 @@ def _template(num_classes: int) -> dict:
 
 
 
-# flax leaf -> torch attribute, per collection
-_TORCH_NAME = {
-    ("params", "kernel"): "weight",
-    ("params", "scale"): "weight",
-    ("params", "bias"): "bias",
-    ("batch_stats", "mean"): "running_mean",
-    ("batch_stats", "var"): "running_var",
-}
-
-
-def _to_torch_shape(name: str, shape: tuple) -> tuple:
-    """The torch shape of a flax leaf: HWIO -> OIHW, ``[in, out]`` -> ``[out, in]``."""
-    if name == "kernel" and len(shape) == 4:
-        return (shape[3], shape[2], shape[0], shape[1])
-    if name == "kernel" and len(shape) == 2:
-        return (shape[1], shape[0])
-    return tuple(shape)
-
-
-def _from_torch(name: str, value: np.ndarray) -> np.ndarray:
-    if name == "kernel" and value.ndim == 4:
-        return value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-    if name == "kernel" and value.ndim == 2:
-        return value.T  # [out, in] -> [in, out]
-    return value
-
-
 def _torchvision_order() -> list[str]:
     """torchvision's state-dict keys in its order (``num_batches_tracked`` left out)."""
-    def conv(m):
-        return [f"{m}.weight"]
-
-    def bn(m):
-        return [f"{m}.{k}" for k in ("weight", "bias", "running_mean", "running_var")]
-
-    keys = conv("conv1") + bn("bn1")
+    keys = conv_keys("conv1") + bn_keys("bn1")
     for s, blocks in enumerate(LAYERS, start=1):
         for b in range(blocks):
             p = f"layer{s}.{b}"
             for i in (1, 2, 3):
-                keys += conv(f"{p}.conv{i}") + bn(f"{p}.bn{i}")
+                keys += conv_keys(f"{p}.conv{i}") + bn_keys(f"{p}.bn{i}")
             if b == 0:
-                keys += conv(f"{p}.downsample.0") + bn(f"{p}.downsample.1")
+                keys += conv_keys(f"{p}.downsample.0") + bn_keys(f"{p}.downsample.1")
     return keys + ["fc.weight", "fc.bias"]
 
 
 @functools.lru_cache(maxsize=None)
 def _torch_keys(num_classes: int) -> dict[str, tuple[tuple[str, ...], tuple]]:
-    """``{torch key: (flax path (collection, ..., leaf), torch shape)}`` in torchvision's order."""
-    keys = {}
-    for path, leaf in jax.tree_util.tree_leaves_with_path(_template(num_classes)):
-        names = tuple(p.key for p in path)
-        collection, modules, leaf_name = names[0], names[1:-1], names[-1]
-        key = ".".join((*modules, _TORCH_NAME[collection, leaf_name]))
-        keys[key] = (names, _to_torch_shape(leaf_name, leaf.shape))
-    order = _torchvision_order()
-    assert sorted(order) == sorted(keys), "the flax tree and torchvision's keys disagree"
-    return {k: keys[k] for k in order}
-
-
-def _listing(keys: list[str], few: int = 5) -> str:
-    shown = ", ".join(keys[:few])
-    return f"{len(keys)} ({shown}{', ...' if len(keys) > few else ''})"
+    return torch_keys(_template(num_classes), _torchvision_order())
 
 
 def variables_from_state_dict(state: dict[str, np.ndarray], source: str, num_classes: int = 1000) -> dict:
-    """Flax variables ``{"params", "batch_stats"}`` from a torchvision ResNet-50 state dict.
-
-    ``source`` names the state dict in error messages (a path, say).  The keys must be
-    exactly torchvision's (``num_batches_tracked`` aside) and every shape must fit.
-    """
-    expected = _torch_keys(num_classes)
-    given = [k for k in state if not k.endswith("num_batches_tracked")]
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in given if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_listing(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_listing(unexpected)}")
-        raise WeightsFileError(f"{source}: not a torchvision ResNet-50 state dict; " + "; ".join(parts))
-    variables: dict = {}
-    for key, (path, shape) in expected.items():
-        value = np.asarray(state[key], np.float32)
-        if value.shape != shape:
-            raise WeightsFileError(
-                f"{source}: {key} has shape {tuple(value.shape)}, a torchvision ResNet-50 "
-                f"(num_classes={num_classes}) expects {shape}")
-        node = variables
-        for name in path[:-1]:
-            node = node.setdefault(name, {})
-        node[path[-1]] = jnp.asarray(np.ascontiguousarray(_from_torch(path[-1], value)))
-    return variables
+    """Flax variables ``{"params", "batch_stats"}`` from a torchvision ResNet-50 state dict
+    (``jaxvis/models/torch_layout.py``). ``source`` names it in error messages (a path, say)."""
+    return torch_layout.variables_from_state_dict(state, source, _torch_keys(num_classes),
+                                                  f"torchvision ResNet-50 (num_classes={num_classes})")
 
 
 # ----------------------------------------------------------------------------- the zoo entry

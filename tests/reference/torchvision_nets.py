@@ -278,10 +278,19 @@ def build_resnet50(seed: int = 0, stride_in_1x1: bool = False, calib_size: int =
     model = ResNet50(stride_in_1x1=stride_in_1x1)
     _init_conv_linear_(model, gen)
     bn3s = {id(m.bn3) for m in model.modules() if isinstance(m, Bottleneck)}
+    randomize_batchnorm_(model, gen, calib_size, small=bn3s)
+    return model.float().eval()
+
+
+def randomize_batchnorm_(model: nn.Module, gen: torch.Generator, calib_size: int, small=frozenset()) -> None:
+    """BatchNorm weights U(0.5, 1.5) (those whose ``id`` is in ``small`` U(0.2, 0.6)),
+    biases N(0, 0.1), and running stats set by one forward pass of a seeded random
+    ``calib_size`` image: at each BN in turn ``running_mean = batch_mean + 0.3 *
+    batch_std * N(0, 1)``, ``running_var = batch_var * U(0.5, 2)``."""
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     with torch.no_grad():
         for m in bns:
-            lo, hi = (0.2, 0.6) if id(m) in bn3s else (0.5, 1.5)
+            lo, hi = (0.2, 0.6) if id(m) in small else (0.5, 1.5)
             m.weight.copy_(lo + (hi - lo) * torch.rand(m.weight.shape, generator=gen))
             m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
             m.num_batches_tracked.fill_(1000)
@@ -302,7 +311,6 @@ def build_resnet50(seed: int = 0, stride_in_1x1: bool = False, calib_size: int =
     finally:
         for h in hooks:
             h.remove()
-    return model.float().eval()
 
 
 # ----------------------------------------------------------------------------- blobs
