@@ -54,7 +54,7 @@ def hed_vgg16(path: str | None = None):
 
 def make_net(input_size: int = INPUT_SIZE) -> jaxvis.Net:
     """The plugin function: HED's VGG16 at ``input_size`` x ``input_size``."""
-    spec = jaxvis.keras_preprocess("caffe", (input_size, input_size), color_statistics="imagenet")
+    spec = jaxvis.keras_preprocess("caffe", (input_size, input_size))  # ImageNet's colour statistics too
     return jaxvis.from_keras(hed_vgg16(), spec=spec, name="hed_vgg16",
                              description="HED's VGG16 (edge detection, fine-tuned from ImageNet on BSDS500)",
                              source="examples.hed_vgg16:make_net")

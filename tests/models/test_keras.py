@@ -454,6 +454,10 @@ def test_keras_preprocess_equals_keras_preprocess_input(mode, rgb_images):
 def test_keras_preprocess_refuses_what_it_cannot_mean():
     assert jaxvis.keras_preprocess("tf").input_size == (224, 224)
     assert jaxvis.keras_preprocess("torch", class_names=("a", "b")).class_names == ("a", "b")
+    # ImageNet's conventions, so ImageNet's colour statistics unless the caller declares others
+    assert {jaxvis.keras_preprocess(mode).color_statistics for mode in ("caffe", "tf", "torch")} == {"imagenet"}
+    assert jaxvis.keras_preprocess("caffe", color_statistics=None).color_statistics is None
+    assert jaxvis.keras_preprocess("tf", color_statistics="demo_world").color_statistics == "demo_world"
     with pytest.raises(jaxvis.ConfigError, match="unknown mode 'caffee'; expected one of caffe, tf, torch"):
         jaxvis.keras_preprocess("caffee")
     with pytest.raises(jaxvis.ConfigError, match="mode 'caffe' sets channel_order"):

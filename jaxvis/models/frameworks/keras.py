@@ -73,7 +73,11 @@ def keras_preprocess(mode: str, input_size: tuple[int, int] = (224, 224), **fiel
     """The ``jaxvis.PreprocessSpec`` of ``keras.applications``' ``preprocess_input(x, mode=mode)``:
     "caffe", "tf" or "torch", for input images of ``input_size`` (H, W); ``fields``: other
     PreprocessSpec fields (``class_names``, ``color_statistics``, ``resize``, ...). Images of
-    another size are warped to it, as ``keras.utils.load_img(target_size=...)`` does."""
+    another size are warped to it, as ``keras.utils.load_img(target_size=...)`` does.
+
+    All three modes are ImageNet's conventions (the networks of keras.applications were trained on
+    ImageNet), so ``color_statistics`` is "imagenet" unless given: pass ``color_statistics=None``,
+    "folder:PATH" or a 3x3 matrix for a network trained on other images."""
     if mode not in KERAS_MODES:
         raise ConfigError(f"keras_preprocess: unknown mode {mode!r}; expected one of {', '.join(KERAS_MODES)} "
                           "(keras.applications' preprocess_input modes)")
@@ -83,7 +87,7 @@ def keras_preprocess(mode: str, input_size: tuple[int, int] = (224, 224), **fiel
         raise ConfigError(f"keras_preprocess: mode {mode!r} sets {', '.join(clash)}; pass only other "
                           "PreprocessSpec fields (class_names, color_statistics, resize, resize_mode)")
     try:
-        return PreprocessSpec(input_size=size, **KERAS_MODES[mode], **fields)
+        return PreprocessSpec(input_size=size, **KERAS_MODES[mode], **{"color_statistics": "imagenet", **fields})
     except TypeError as e:
         raise ConfigError(f"keras_preprocess: {e}") from None
 
