@@ -14,15 +14,18 @@ Substituted:
   the primal of ``jax.nn.relu`` and hence of ``flax.linen.relu``). It is
   evaluated as ``jaxvis.ops.backward.relu(x, mode)``: backprop passes
   ``u * [x > 0]``, deconv ``relu(u)``, guided ``relu(u) * [x > 0]``.
-- **ReLU6's cap**: ``min(x, c)`` where one operand is a positive constant
-  (a literal or a constant of the traced program: ``jnp.minimum(x, 6.0)``,
-  the cap inside ``jax.nn.relu6``, ``flax``'s and Keras's relu6). It is
-  evaluated as ``jaxvis.ops.backward.cap(x, c, mode)``: the upstream passes
-  where x < c (strictly) in backprop and guided modes and unchanged in deconv
-  mode, so ReLU6 = cap(relu(x), 6) passes backprop ``u * [0 < x < 6]``,
-  guided ``relu(u) * [0 < x < 6]``, deconv ``relu(u)``. ``jnp.clip``, whose
-  bounds reach the min as arguments of an inner call, is not recognised
-  (it raises in deconv and guided modes).
+- **ReLU6's cap**: ``min(x, c)`` where one operand is a positive constant,
+  recognised as the ReLU's zero is: a literal, a constant of the traced
+  program, or a broadcast / reshape / conversion to a float dtype of one,
+  also when it reaches the min as an argument of an inlined call
+  (``jnp.minimum(x, 6.0)``, ``jnp.minimum(x, jnp.full_like(x, 6))``, the cap
+  inside ``jax.nn.relu6``, ``flax``'s and Keras's relu6, and ``jnp.clip(x, 0,
+  6)``, whose bounds are arguments of its inner ``jit``). It is evaluated as
+  ``jaxvis.ops.backward.cap(x, c, mode)``: the upstream passes where x < c
+  (strictly) in backprop and guided modes and unchanged in deconv mode, so
+  ReLU6 = cap(relu(x), 6) passes backprop ``u * [0 < x < 6]``, guided
+  ``relu(u) * [0 < x < 6]``, deconv ``relu(u)``. A ``jit`` whose program holds
+  a cap and nothing else to substitute is evaluated inline for it.
 - **Ties of max** (in every mode, backprop too): ``max(a, b)`` of two
   non-constant operands sends the whole upstream to ``a`` where ``a >= b``
   and to ``b`` elsewhere, as a pooling switch does (and as Caffe and
@@ -36,7 +39,7 @@ Substituted:
 Recursed into, when the sub-program holds something to substitute:
 
 - ``jit`` (``pjit``), ``closed_call``, ``remat``/``checkpoint``: evaluated
-  inline;
+  inline (when they hold a ReLU, a tie of max or a cap);
 - ``custom_jvp_call`` and ``custom_vjp_call``: their forward program is
   evaluated with substitution and their custom derivative rule is dropped.
   For ``jax.nn.relu`` (a ``custom_jvp`` around ``max(x, 0)``) and
@@ -115,8 +118,9 @@ MODES = backward.RELU_MODES + backward.ASCENT_RELU_MODES
 _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call", "remat", "remat2", "checkpoint"})
 _CUSTOM = frozenset({"custom_jvp_call", "custom_vjp_call"})
 _CONTROL = frozenset({"cond", "while", "scan"})
-# Ops that keep a zero constant zero: max with their output is still a ReLU.
-_ZERO_KEEPING = frozenset({"broadcast_in_dim", "convert_element_type", "reshape", "squeeze", "expand_dims",
+# Ops that keep a constant's sign (zero, positive): max with a zero is still a ReLU, min with a positive
+# constant still a cap.
+_KIND_KEEPING = frozenset({"broadcast_in_dim", "convert_element_type", "reshape", "squeeze", "expand_dims",
                            "copy"})
 
 # The decided rules of modes deconv and guided (module doc): linear and
@@ -164,15 +168,20 @@ def with_relu_backward(fn, mode: str, *, what: str | None = None):
     return substituted
 
 
-def _is_zero_constant(value) -> bool:
-    """True for a concrete (not traced) array or scalar whose entries are all 0."""
+def _constant_kind(value) -> str | None:
+    """"zero" for a concrete (not traced) numeric array or scalar whose entries
+    are all 0, "positive" for one whose entries are all > 0; None otherwise."""
     if isinstance(value, jax.core.Tracer):
-        return False
+        return None
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):
-        return False
-    return arr.dtype.kind in "biuf" and arr.size > 0 and not arr.any()
+        return None
+    if arr.dtype.kind not in "biuf" or arr.size == 0:
+        return None
+    if not arr.any():
+        return "zero"
+    return "positive" if arr.dtype.kind in "iuf" and bool((arr > 0).all()) else None
 
 
 def _sub_jaxpr(eqn):
@@ -183,25 +192,35 @@ def _sub_jaxpr(eqn):
     return inner, ()
 
 
-def _zero_flags(jaxpr, consts, zero_in):
-    """The Vars of jaxpr known to be zero before its first equation: zero
-    consts and the invars flagged in zero_in (one bool per invar);
-    _step_zeros adds what _ZERO_KEEPING equations make of them."""
-    # only consts that a max or a zero-keeping op reads are brought back to the host
-    operands = {v for e in jaxpr.eqns if e.primitive.name == "max" or e.primitive.name in _ZERO_KEEPING
+def _constant_kinds(jaxpr, consts, kinds_in) -> dict:
+    """{Var: "zero" | "positive"} of the Vars of jaxpr known to be constants of
+    that sign before its first equation: consts, and the invars of a kind in
+    kinds_in (one kind or None per invar); _step_kinds adds what
+    _KIND_KEEPING equations make of them."""
+    # only consts that a max, a min or a kind-keeping op reads are brought back to the host
+    operands = {v for e in jaxpr.eqns if e.primitive.name in ("max", "min") or e.primitive.name in _KIND_KEEPING
                 for v in e.invars if not isinstance(v, jex_core.Literal)}
-    zeros = {v for v, c in zip(jaxpr.constvars, consts) if v in operands and _is_zero_constant(c)}
-    zeros |= {v for v, z in zip(jaxpr.invars, zero_in) if z}
-    return zeros
+    known = {v: _constant_kind(c) for v, c in zip(jaxpr.constvars, consts) if v in operands}
+    known.update(zip(jaxpr.invars, kinds_in))
+    return {v: kind for v, kind in known.items() if kind is not None}
 
 
-def _is_zero(atom, zeros) -> bool:
+def _kind(atom, known) -> str | None:
     if isinstance(atom, jex_core.Literal):
-        return _is_zero_constant(atom.val)
-    return atom in zeros
+        return _constant_kind(atom.val)
+    return known.get(atom)
 
 
-def _relu_operand(eqn, zeros):
+def _is_zero(atom, known) -> bool:
+    return _kind(atom, known) == "zero"
+
+
+def _kinds_of(eqn, known) -> list:
+    """The kinds of eqn's operands, for the invars of its sub-program."""
+    return [_kind(v, known) for v in eqn.invars]
+
+
+def _relu_operand(eqn, known):
     """The x of a ReLU equation max(x, 0) / max(0, x) of a float dtype; None otherwise."""
     if eqn.primitive.name != "max" or len(eqn.invars) != 2:
         return None
@@ -210,66 +229,62 @@ def _relu_operand(eqn, zeros):
     if not jnp.issubdtype(out.dtype, jnp.inexact):
         return None
     for x, z in ((a, b), (b, a)):
-        if _is_zero(z, zeros) and not isinstance(x, jex_core.Literal) and x.aval.shape == out.shape:
+        if _is_zero(z, known) and not isinstance(x, jex_core.Literal) and x.aval.shape == out.shape:
             return x
     return None
 
 
-def _is_cap_constant(value) -> bool:
-    """True for a concrete (not traced) array or scalar whose entries are all > 0."""
-    if isinstance(value, jax.core.Tracer):
-        return False
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):
-        return False
-    return arr.dtype.kind in "iuf" and arr.size > 0 and bool((arr > 0).all())
-
-
-def _cap_operands(eqn, consts: dict):
+def _cap_operands(eqn, known):
     """(x, c) of a cap equation min(x, c) / min(c, x) of a float dtype, c a positive
-    constant (a literal or a constant of the traced program: ReLU6's 6); None otherwise."""
+    constant (a literal, a constant of the traced program, or a broadcast / reshape /
+    dtype conversion of one, inside inlined calls too: ReLU6's 6); None otherwise."""
     if eqn.primitive.name != "min" or len(eqn.invars) != 2:
         return None
     out = eqn.outvars[0].aval
     if not jnp.issubdtype(out.dtype, jnp.inexact):
         return None
     for x, c in (eqn.invars, eqn.invars[::-1]):
-        value = c.val if isinstance(c, jex_core.Literal) else consts.get(c)
-        if value is not None and _is_cap_constant(value) and not isinstance(x, jex_core.Literal) \
-                and x.aval.shape == out.shape:
+        if _kind(c, known) == "positive" and not isinstance(x, jex_core.Literal) and x.aval.shape == out.shape:
             return x, c
     return None
 
 
-def _is_tie_max(eqn, zeros) -> bool:
+def _is_tie_max(eqn, known) -> bool:
     """max(a, b) of two non-constant float operands of the output's shape."""
-    if eqn.primitive.name != "max" or _relu_operand(eqn, zeros) is not None:
+    if eqn.primitive.name != "max" or _relu_operand(eqn, known) is not None:
         return False
     out = eqn.outvars[0].aval
     return jnp.issubdtype(out.dtype, jnp.inexact) and all(
         not isinstance(v, jex_core.Literal) and v.aval.shape == out.shape for v in eqn.invars)
 
 
-def _step_zeros(eqn, zeros):
-    """Adds eqn's output to zeros when it is a zero-keeping op of a known zero."""
-    if eqn.primitive.name in _ZERO_KEEPING and eqn.invars and _is_zero(eqn.invars[0], zeros):
-        zeros.add(eqn.outvars[0])
+def _step_kinds(eqn, known):
+    """Records eqn's output as a constant of its operand's kind when eqn is a
+    kind-keeping op of a known constant (a conversion to an integer or bool
+    dtype keeps only zeros: 0.5 becomes 0)."""
+    if eqn.primitive.name not in _KIND_KEEPING or not eqn.invars:
+        return
+    kind = _kind(eqn.invars[0], known)
+    if kind == "positive" and not jnp.issubdtype(eqn.outvars[0].aval.dtype, jnp.inexact):
+        kind = None
+    if kind is not None:
+        known[eqn.outvars[0]] = kind
 
 
-def _holds(jaxpr, consts, zero_in, ties: bool) -> bool:
-    """Whether jaxpr (or a sub-program it calls) holds a ReLU, or with ``ties``
-    a tie-max, that _evaluate would substitute."""
-    zeros = _zero_flags(jaxpr, consts, zero_in)
+def _holds(jaxpr, consts, kinds_in, inline: bool) -> bool:
+    """Whether jaxpr (or a sub-program it calls) holds a ReLU, or with ``inline``
+    (a call evaluated inline) a tie-max or a cap, that _evaluate would substitute."""
+    known = _constant_kinds(jaxpr, consts, kinds_in)
     for eqn in jaxpr.eqns:
-        if _relu_operand(eqn, zeros) is not None or (ties and _is_tie_max(eqn, zeros)):
+        if _relu_operand(eqn, known) is not None or (
+                inline and (_is_tie_max(eqn, known) or _cap_operands(eqn, known) is not None)):
             return True
         name = eqn.primitive.name
         if name in _CALLS or name in _CUSTOM:
             inner, inner_consts = _sub_jaxpr(eqn)
-            if _holds(inner, inner_consts, [_is_zero(v, zeros) for v in eqn.invars], ties and name in _CALLS):
+            if _holds(inner, inner_consts, _kinds_of(eqn, known), inline and name in _CALLS):
                 return True
-        _step_zeros(eqn, zeros)
+        _step_kinds(eqn, known)
     return False
 
 
@@ -278,17 +293,17 @@ def relu_equations(jaxpr) -> list[int]:
     consts) that compute a ReLU, as ``with_relu_backward`` recognises one: a
     max(x, 0), or a custom-derivative call of one input and one output of its
     shape whose program is a ReLU (``jax.nn.relu``, ``flax.linen.relu``)."""
-    zeros = _zero_flags(jaxpr, [], [False] * len(jaxpr.invars))
+    known = _constant_kinds(jaxpr, [], [None] * len(jaxpr.invars))
     found = []
     for index, eqn in enumerate(jaxpr.eqns):
-        if _relu_operand(eqn, zeros) is not None:
+        if _relu_operand(eqn, known) is not None:
             found.append(index)
         elif eqn.primitive.name in _CUSTOM and len(eqn.invars) == 1 and len(eqn.outvars) == 1:
             inner, consts = _sub_jaxpr(eqn)
             if (eqn.invars[0].aval.shape == eqn.outvars[0].aval.shape
-                    and _holds(inner, consts, [_is_zero(eqn.invars[0], zeros)], False)):
+                    and _holds(inner, consts, _kinds_of(eqn, known), False)):
                 found.append(index)
-        _step_zeros(eqn, zeros)
+        _step_kinds(eqn, known)
     return found
 
 
@@ -297,10 +312,10 @@ def _control_holds_relu(eqn) -> bool:
     for value in eqn.params.values():
         for item in value if isinstance(value, (tuple, list)) else (value,):
             if isinstance(item, jex_core.ClosedJaxpr):
-                if _holds(item.jaxpr, item.consts, [False] * len(item.jaxpr.invars), False):
+                if _holds(item.jaxpr, item.consts, [None] * len(item.jaxpr.invars), False):
                     return True
             elif isinstance(item, jex_core.Jaxpr):
-                if _holds(item, (), [False] * len(item.invars), False):
+                if _holds(item, (), [None] * len(item.invars), False):
                     return True
     return False
 
@@ -323,33 +338,32 @@ def _max_first_bwd(take_a, g):
 _max_first.defvjp(_max_first_fwd, _max_first_bwd)
 
 
-def _evaluate(jaxpr, consts, args, mode: str, zero_in=None) -> list:
+def _evaluate(jaxpr, consts, args, mode: str, kinds_in=None) -> list:
     """Evaluates jaxpr on consts and args (flat lists of arrays or tracers)
     with the substitutions of the module doc; returns the flat outputs."""
     env = {}
-    zeros = _zero_flags(jaxpr, consts, zero_in or [False] * len(jaxpr.invars))
+    known = _constant_kinds(jaxpr, consts, kinds_in or [None] * len(jaxpr.invars))
 
     def read(atom):
         return atom.val if isinstance(atom, jex_core.Literal) else env[atom]
 
     env.update(zip(jaxpr.constvars, consts))
     env.update(zip(jaxpr.invars, args))
-    known = dict(zip(jaxpr.constvars, consts))
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
-        relu_x = _relu_operand(eqn, zeros)
+        relu_x = _relu_operand(eqn, known)
         capped = _cap_operands(eqn, known)
         if relu_x is not None:
             outs = [backward.relu(read(relu_x), mode)]
         elif capped is not None:
             outs = [backward.cap(read(capped[0]), read(capped[1]), mode)]
-        elif _is_tie_max(eqn, zeros):
+        elif _is_tie_max(eqn, known):
             outs = [_max_first(*map(read, eqn.invars))]
         elif name in _CALLS or name in _CUSTOM:
             inner, inner_consts = _sub_jaxpr(eqn)
-            inner_zero = [_is_zero(v, zeros) for v in eqn.invars]
-            if _holds(inner, inner_consts, inner_zero, name in _CALLS):
-                outs = _evaluate(inner, inner_consts, [read(v) for v in eqn.invars], mode, inner_zero)
+            inner_kinds = _kinds_of(eqn, known)
+            if _holds(inner, inner_consts, inner_kinds, name in _CALLS):
+                outs = _evaluate(inner, inner_consts, [read(v) for v in eqn.invars], mode, inner_kinds)
             else:
                 outs = _bind(eqn, read)
         elif name in _CONTROL and _control_holds_relu(eqn):
@@ -358,7 +372,7 @@ def _evaluate(jaxpr, consts, args, mode: str, zero_in=None) -> list:
         else:
             outs = _bind(eqn, read)
         env.update(zip(eqn.outvars, outs))
-        _step_zeros(eqn, zeros)
+        _step_kinds(eqn, known)
     return [read(v) for v in jaxpr.outvars]
 
 
@@ -408,7 +422,7 @@ def _gradient_live(jaxpr, live_out) -> tuple[set, list]:
     return live, [v in live for v in jaxpr.invars]
 
 
-def _undecided(eqn, on_path, zeros, known) -> str | None:
+def _undecided(eqn, on_path, known) -> str | None:
     """None when eqn (with an input on the path) has a decided rule; else the
     reason it has none ("" when its primitive has none at all)."""
     name = eqn.primitive.name
@@ -424,7 +438,7 @@ def _undecided(eqn, on_path, zeros, known) -> str | None:
     if name == "select_n":
         return "a selection by a predicate computed from the arguments" if on_path[0] else None
     if name == "max":
-        if _relu_operand(eqn, zeros) is not None or (all(on_path) and _is_tie_max(eqn, zeros)):
+        if _relu_operand(eqn, known) is not None or (all(on_path) and _is_tie_max(eqn, known)):
             return None
         return "max with a value that is neither 0 nor on the path"
     if name == "min":
@@ -432,13 +446,12 @@ def _undecided(eqn, on_path, zeros, known) -> str | None:
     return ""
 
 
-def _check(jaxpr, consts, on_path_in, live_out, zero_in, refuse) -> list:
+def _check(jaxpr, consts, on_path_in, live_out, kinds_in, refuse) -> list:
     """Calls refuse(primitive, reason) at the first equation of jaxpr (or of a
     sub-program) that lies on the path to a live outvar without a decided rule.
     on_path_in: per invar, a bit mask of the arguments it depends on (0: off
     the path); returns the masks of the outvars."""
-    zeros = _zero_flags(jaxpr, consts, zero_in or [False] * len(jaxpr.invars))
-    known = dict(zip(jaxpr.constvars, consts))
+    known = _constant_kinds(jaxpr, consts, kinds_in or [None] * len(jaxpr.invars))
     live = _gradient_live(jaxpr, live_out)[0]
     on_path = dict(zip(jaxpr.invars, on_path_in))
 
@@ -452,22 +465,21 @@ def _check(jaxpr, consts, on_path_in, live_out, zero_in, refuse) -> list:
         union = functools.reduce(int.__or__, ins, 0)
         if not union:
             outs = [0] * len(eqn.outvars)
-        elif name in _CALLS or (name in _CUSTOM and _holds(*_sub_jaxpr(eqn), [_is_zero(v, zeros) for v in eqn.invars],
-                                                           False)):
+        elif name in _CALLS or (name in _CUSTOM and _holds(*_sub_jaxpr(eqn), _kinds_of(eqn, known), False)):
             inner, inner_consts = _sub_jaxpr(eqn)
-            outs = _check(inner, inner_consts, ins, outs_live, [_is_zero(v, zeros) for v in eqn.invars], refuse)
+            outs = _check(inner, inner_consts, ins, outs_live, _kinds_of(eqn, known), refuse)
         elif name in _CUSTOM:  # kept: its own rule is the decided one
             outs = [union] * len(eqn.outvars)
         elif name in _CONTROL:
             outs = _check_control(eqn, ins, outs_live, refuse) if any(outs_live) else [union] * len(eqn.outvars)
         else:
             if any(outs_live):
-                reason = _undecided(eqn, ins, zeros, known)
+                reason = _undecided(eqn, ins, known)
                 if reason is not None:
                     refuse(name, reason)
             outs = [0 if name == "stop_gradient" else union] * len(eqn.outvars)
         on_path.update(zip(eqn.outvars, outs))
-        _step_zeros(eqn, zeros)
+        _step_kinds(eqn, known)
     return [mask(v) for v in jaxpr.outvars]
 
 

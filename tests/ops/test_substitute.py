@@ -463,7 +463,10 @@ def _reference_relu6(mode):
 
 RELU6_SPELLINGS = {"jax.nn.relu6": jax.nn.relu6,
                    "minimum(maximum(x, 0), 6)": lambda x: jnp.minimum(jnp.maximum(x, 0), 6.0),
-                   "minimum(6, relu(x))": lambda x: jnp.minimum(6.0, jax.nn.relu(x))}
+                   "minimum(6, relu(x))": lambda x: jnp.minimum(6.0, jax.nn.relu(x)),
+                   "clip(x, 0, 6)": lambda x: jnp.clip(x, 0, 6),  # bounds: arguments of clip's inner jit
+                   "minimum(relu(x), full_like(x, 6))": lambda x: jnp.minimum(jax.nn.relu(x), jnp.full_like(x, 6)),
+                   "jit(minimum(., 6)) of relu(x)": lambda x: jax.jit(lambda y: jnp.minimum(y, 6.0))(jax.nn.relu(x))}
 
 
 def _relu6_net(relu6, w):
@@ -497,8 +500,14 @@ def test_relu6_backprop_equals_torch_at_the_edges():
         np.testing.assert_array_equal(np.asarray(ours), tx.grad.numpy())
 
 
+def _zero_through_int(x):
+    """A positive constant made 0 by a conversion to int on the way: min(relu(x), 0), no cap."""
+    return jnp.minimum(jax.nn.relu(x), jnp.full_like(x, 0.5).astype(jnp.int32).astype(jnp.float32))
+
+
 @pytest.mark.parametrize("capped", [lambda x: jnp.minimum(jax.nn.relu(x), -1.0), lambda x: jnp.minimum(x, x * 0.5),
-                                    lambda x: jnp.clip(x, 0.0, 6.0)], ids=["negative-cap", "two-operands", "clip"])
+                                    _zero_through_int, lambda x: jnp.clip(x, 0.0, -6.0)],
+                         ids=["negative-cap", "two-operands", "positive-made-zero-by-int", "negative-clip"])
 def test_other_mins_have_no_deconv_rule(capped):
     with pytest.raises(ConfigError, match="'min'"):
         jax.vjp(with_relu_backward(capped, "deconv"), jnp.ones((3,)))
