@@ -96,7 +96,8 @@ def _keras_file_net(path: str, spec, directory) -> Net:
     if spec is None:
         raise ConfigError(f"{path}: a .keras file records no preprocessing; give its spec: "
                           f"jaxvis.load_model({path!r}, spec=jaxvis.keras_preprocess('caffe')) (or 'tf', 'torch', a "
-                          "jaxvis.PreprocessSpec), or --config.spec=caffe in a job config")
+                          "jaxvis.PreprocessSpec); on the command line --config.spec=caffe in a job config, "
+                          "--spec=caffe for jaxvis inspect, convert and live")
     model = keras_files.read_keras_file(path)
     spec = keras_files.spec_for_keras(spec, model)
     name = os.path.splitext(os.path.basename(path))[0]

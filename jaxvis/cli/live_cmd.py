@@ -14,9 +14,11 @@ from absl import flags, logging
 
 from jaxvis.cli.errors import user_errors
 
-_MODEL = flags.DEFINE_string("model", "demo", "registry name, plugin path package.module:function, or a jaxvis "
-                             "model directory")
+_MODEL = flags.DEFINE_string("model", "demo", "registry name, plugin path package.module:function, Keras file "
+                             "path.keras (with --spec), or a jaxvis model directory")
 _WEIGHTS = flags.DEFINE_string("weights", None, "optional .caffemodel, state dict or jaxvis model directory")
+_SPEC = flags.DEFINE_string("spec", None, "the preprocessing of a Keras .keras model, which the file does not record: "
+                            "caffe, tf, torch or a JSON object of PreprocessSpec fields")
 _TOPK = flags.DEFINE_string("topk", None, "workdir of a finished `jaxvis topk` run: the unit's top-9 patches")
 _OPTIMIZED = flags.DEFINE_string("optimized", None, "workdir of a finished `jaxvis visualize` run: the unit's "
                                  "optimized images")
@@ -46,7 +48,7 @@ def main(argv):
     check_workdir(_TOPK.value, "topk")  # before the network loads: a typo fails at once
     check_workdir(_OPTIMIZED.value, "optimized")
     limit = int(_MAX_UPLOAD_MB.value * 1024 * 1024)
-    net = load_model(_MODEL.value, _WEIGHTS.value)
+    net = load_model(_MODEL.value, _WEIGHTS.value, spec=_SPEC.value)
     app = make_app(net, topk=_TOPK.value, optimized=_OPTIMIZED.value, images=_IMAGES.value, max_upload_bytes=limit)
     sock = listening_socket(_HOST.value, _PORT.value)  # a port in use fails here, before the URL is printed
     if _HOST.value not in ("127.0.0.1", "localhost", "::1"):

@@ -423,6 +423,24 @@ def test_visualize_job_on_a_keras_file_takes_the_spec_from_the_config(keras_file
     assert len(list((tmp_path / "vis").glob("units/**/meta.json"))) == 8
 
 
+def test_inspect_and_convert_take_a_keras_file_with_its_spec(net, keras_file, images, tmp_path):
+    r = cli("inspect", f"--model={keras_file}")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+    assert "records no preprocessing" in r.stderr and "--spec=caffe for jaxvis inspect" in r.stderr, r.stderr
+    r = cli("inspect", f"--model={keras_file}", "--spec=caffe")
+    assert r.returncode == 0, r.stderr[-3000:]
+    table = [line.split()[0] for line in r.stdout.splitlines() if line.split() and line.split()[0] in net.layer_names]
+    assert table == list(net.layer_names), r.stdout
+    out = tmp_path / "converted"
+    r = cli("convert", f"--model={keras_file}", '--spec={"channel_order": "RGB", "scale": 0.5}', f"--out={out}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    converted = jaxvis.load_model(out)  # the directory records the file and the spec
+    assert converted.spec == jaxvis.PreprocessSpec((64, 64), "RGB", 0.5)
+    x = net.preprocess(images[0][:2])
+    np.testing.assert_allclose(np.asarray(converted.blobs(x)["head"]), np.asarray(net.blobs(x)["head"]), rtol=1e-6,
+                               atol=1e-6)
+
+
 def test_config_spec_is_only_for_keras_files():
     from jaxvis import config_checks as checks
     from jaxvis.jobs.visualize_job import job_config
