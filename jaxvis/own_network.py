@@ -116,18 +116,97 @@ def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | Non
 
 # --- Flax NNX (jaxvis/models/frameworks/nnx.py) ------------------------------------------------
 
+def _framework_of(obj) -> str:
+    """A hint naming the adapter that takes ``obj``, when it is another framework's network."""
+    for cls in type(obj).__mro__:
+        where = f"{cls.__module__}.{cls.__name__}"
+        if where.startswith("flax.linen"):
+            return " (a flax.linen Module: use jaxvis.from_flax)"
+        if where.startswith("flax.nnx"):
+            return " (a Flax NNX Module: use jaxvis.from_nnx)"
+        if where.startswith("equinox"):
+            return " (an Equinox Module: use jaxvis.from_equinox)"
+        if where.startswith("keras"):
+            return " (a Keras model: use jaxvis.from_keras)"
+    return " (a function: use jaxvis.from_function)" if callable(obj) else ""
+
+
 def from_nnx(module, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
              name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
              source: str | None = None) -> Net:
-    raise NotImplementedError
+    """A network from a Flax NNX module: x [B, H, W, 3] -> its output, as NNX
+    layers take it.
+
+    jaxvis runs a copy of the module in eval mode (``.eval()``: BatchNorm on
+    its running statistics, Dropout off); the module given is left as it is.
+    The blobs are the outputs of its submodules, named by attribute path
+    joined with ``/`` (``layers/0/conv1``), and of the ReLU functions it
+    calls (``<scope>/relu``, ...); the params are the state of
+    ``nnx.split`` as nested dicts per variable type (``params``,
+    ``batch_stats``): the rules in ``jaxvis/models/frameworks/nnx.py``. The
+    other arguments are ``from_function``'s."""
+    from flax import nnx
+
+    name = name or type(module).__name__
+    if not isinstance(module, nnx.Module):
+        raise ModelDefinitionError(f"{name}: from_nnx takes a flax.nnx Module, got {type(module).__name__}"
+                                   f"{_framework_of(module)}")
+    _check_spec(spec, name)
+    from jaxvis.models.frameworks.nnx import nnx_blobs
+
+    apply, kinds, params, blob_params = nnx_blobs(module)
+    definition = FunctionDef(name, apply, spec, as_shape_structs(params), description or f"{name} (a Flax NNX module)",
+                             class_layer, prob_layer, float(ascent_lr_scale), kinds=kinds, blob_params=blob_params,
+                             source=source, param_collection="params" if "params" in params else None)
+    return Net(definition, jax.device_put(params), spec)
 
 
 # --- Equinox (jaxvis/models/frameworks/equinox.py) ---------------------------------------------
 
-def from_equinox(model, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
-                 name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
-                 source: str | None = None) -> Net:
-    raise NotImplementedError
+def from_equinox(model, state=None, *, spec: PreprocessSpec, layout: str = "CHW", class_layer: str | None = None,
+                 prob_layer: str | None = None, name: str | None = None, description: str = "",
+                 ascent_lr_scale: float = 1.0, source: str | None = None) -> Net:
+    """A network from an Equinox model and, when it has stateful layers
+    (BatchNorm), the ``eqx.nn.State`` that ``eqx.nn.make_with_state``
+    returned; it is called ``model(x)``, or ``model(x, state)`` returning
+    ``(y, state)``.
+
+    ``layout``: how the model takes its input. ``"CHW"`` (``eqx.nn.Conv2d``'s
+    convention, the default) or ``"HWC"``: one example, jaxvis vmaps it over
+    the batch; ``"NCHW"`` or ``"NHWC"``: the whole batch. Channel-first maps
+    are transposed to jaxvis's [B, H, W, C]. jaxvis runs a copy under
+    ``eqx.nn.inference_mode``. The blobs are the outputs of its submodules,
+    named by attribute path joined with ``/`` (``layers/0``), and of the ReLU
+    functions it calls: the rules in ``jaxvis/models/frameworks/equinox.py``.
+    The other arguments are ``from_function``'s."""
+    try:
+        import equinox as eqx
+    except ImportError as e:
+        raise ModelDefinitionError(f"from_equinox needs equinox installed (pip install equinox): {e}") from None
+
+    name = name or type(model).__name__
+    if not isinstance(model, eqx.Module):
+        raise ModelDefinitionError(f"{name}: from_equinox takes an equinox Module, got {type(model).__name__}"
+                                   f"{_framework_of(model)}")
+    _check_spec(spec, name)
+    from jaxvis.models.frameworks.equinox import LAYOUTS, equinox_blobs, state_indices
+
+    if layout not in LAYOUTS:
+        raise ConfigError(f"{name}: layout must be one of {', '.join(LAYOUTS)} (how the model takes its input: "
+                          f"one example channels first or last, or the whole batch), got {layout!r}")
+    if state is not None and not isinstance(state, eqx.nn.State):
+        raise WeightsFileError(f"{name}: state must be the eqx.nn.State that eqx.nn.make_with_state returned, or "
+                               f"None for a model without stateful layers; got {type(state).__name__}")
+    stateful = state_indices(model)
+    if state is None and stateful:
+        raise WeightsFileError(f"{name}: the model has stateful layers (the state entry {stateful[0][0]!r}, a "
+                               "BatchNorm's running statistics?); pass the eqx.nn.State that eqx.nn.make_with_state "
+                               "returned: jaxvis.from_equinox(model, state, spec=...)")
+    apply, kinds, params, blob_params = equinox_blobs(model, state, layout)
+    definition = FunctionDef(name, apply, spec, as_shape_structs(params), description or f"{name} (an Equinox model)",
+                             class_layer, prob_layer, float(ascent_lr_scale), kinds=kinds, blob_params=blob_params,
+                             source=source, param_collection="params")
+    return Net(definition, jax.device_put(params), spec)
 
 
 # --- Keras 3 (jaxvis/models/frameworks/keras.py) -----------------------------------------------
