@@ -8,7 +8,8 @@ The network is ``torchvision.models.mobilenet_v2()`` (width 1.0):
   (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
   (6, 320, 1, 1). A block is ``conv``: a 1x1 expansion to t x its input
   channels with BatchNorm and ReLU6 (absent when t = 1), a 3x3 depthwise
-  convolution (one group per channel, the group's stride on the first block)
+  convolution (one group per channel, the group's stride on the first block;
+  computed as nine shifted products, ``jaxvis.ops.conv.depthwise_conv``)
   with BatchNorm and ReLU6, a 1x1 projection to c channels and BatchNorm; the
   block's input is added when the stride is 1 and the channels stay the same;
 * ``features/18``: a 1x1 convolution to 1280 channels, BatchNorm, ReLU6;
@@ -47,6 +48,7 @@ import numpy as np
 from flax import linen as nn
 
 from jaxvis.models import torch_layout
+from jaxvis.ops.conv import depthwise_conv
 from jaxvis.models.torch_layout import bn_keys, conv_keys, torch_keys
 
 __all__ = ["SETTING", "MobileNetV2", "init_variables", "variables_from_state_dict", "definition"]
@@ -60,19 +62,38 @@ def _bn(name: str) -> nn.BatchNorm:
     return nn.BatchNorm(use_running_average=True, epsilon=_EPS, name=name)
 
 
+class DepthwiseConv(nn.Module):
+    """A bias-free depthwise convolution whose ``kernel`` is ``nn.Conv``'s with
+    ``feature_group_count`` = channels ([k, k, 1, C]), computed by
+    ``jaxvis.ops.conv.depthwise_conv`` (XLA's grouped convolution is slow on CPUs)."""
+
+    kernel_size: int
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.kernel_size
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, x.shape[-1]))
+        return depthwise_conv(x, kernel, self.stride, (k - 1) // 2)
+
+
 class ConvBNReLU6(nn.Module):
-    """torchvision's ``Conv2dNormActivation``: ``"0"`` conv (bias-free), ``"1"`` BatchNorm, then ReLU6."""
+    """torchvision's ``Conv2dNormActivation``: ``"0"`` conv (bias-free; ``depthwise``: one group per
+    channel, ``features`` = the input's channels), ``"1"`` BatchNorm, then ReLU6."""
 
     features: int
     kernel: int = 3
     stride: int = 1
-    groups: int = 1
+    depthwise: bool = False
 
     @nn.compact
     def __call__(self, x):
         pad = (self.kernel - 1) // 2
-        x = nn.Conv(self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
-                    padding=((pad, pad), (pad, pad)), feature_group_count=self.groups, use_bias=False, name="0")(x)
+        if not self.depthwise:
+            x = nn.Conv(self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
+                        padding=((pad, pad), (pad, pad)), use_bias=False, name="0")(x)
+        else:
+            x = DepthwiseConv(self.kernel, self.stride, name="0")(x)
         return jax.nn.relu6(_bn("1")(x))
 
 
@@ -90,7 +111,7 @@ class Layers(nn.Module):
         if self.expand:
             x = ConvBNReLU6(self.hidden, 1, name="0")(x)
             i = 1
-        x = ConvBNReLU6(self.hidden, 3, self.stride, groups=self.hidden, name=str(i))(x)
+        x = ConvBNReLU6(self.hidden, 3, self.stride, depthwise=True, name=str(i))(x)
         x = nn.Conv(self.out, (1, 1), use_bias=False, name=str(i + 1))(x)
         return _bn(str(i + 2))(x)
 

@@ -1,5 +1,7 @@
 """Pooling and LRN against hand-computed cases and brute-force numpy."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -56,3 +58,20 @@ def test_lrn_matches_caffe_formula():
     got = np.asarray(lrn_across_channels(x, size=size, alpha=alpha, beta=beta, k=k))
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert np.abs(got - x).max() > 1  # the normalisation really acted
+
+
+@pytest.mark.parametrize("stride,pad,size", [(1, 1, 9), (2, 1, 10), (2, 1, 9), (1, 0, 7)])
+def test_depthwise_conv_equals_grouped_lax_conv(stride, pad, size):
+    from jaxvis.ops.conv import depthwise_conv
+    rng = np.random.default_rng(stride * 10 + size)
+    x = jnp.asarray(rng.normal(size=(2, size, size, 5)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(3, 3, 1, 5)), jnp.float32)
+
+    def grouped(x):
+        return jax.lax.conv_general_dilated(x, k, (stride, stride), [(pad, pad)] * 2, feature_group_count=5,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    np.testing.assert_allclose(depthwise_conv(x, k, stride, pad), grouped(x), rtol=1e-5, atol=1e-5)
+    u = jnp.asarray(rng.normal(size=grouped(x).shape), jnp.float32)
+    np.testing.assert_allclose(jax.vjp(lambda x: depthwise_conv(x, k, stride, pad), x)[1](u)[0],
+                               jax.vjp(grouped, x)[1](u)[0], rtol=1e-5, atol=1e-5)
