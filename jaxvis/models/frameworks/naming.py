@@ -51,8 +51,8 @@ from jaxvis.ops import substitute
 _KINDS = {"Conv": "conv", "ConvLocal": "conv", "Conv2d": "conv", "Conv2D": "conv", "DepthwiseConv2D": "conv",
           "SeparableConv2D": "conv", "Dense": "fc", "DenseGeneral": "fc", "Linear": "fc", "BatchNorm": "norm",
           "BatchNormalization": "norm", "LayerNorm": "norm", "LayerNormalization": "norm", "GroupNorm": "norm",
-          "GroupNormalization": "norm", "RMSNorm": "norm", "DepthwiseConv": "conv", "MaxPooling2D": "pool", "GlobalMaxPooling2D": "pool",
-          "AveragePooling2D": "avgpool", "GlobalAveragePooling2D": "avgpool"}
+          "GroupNormalization": "norm", "RMSNorm": "norm", "DepthwiseConv": "conv", "MaxPooling2D": "pool",
+          "GlobalMaxPooling2D": "pool", "AveragePooling2D": "avgpool", "GlobalAveragePooling2D": "avgpool"}
 
 
 def kind_of(layer) -> str:
