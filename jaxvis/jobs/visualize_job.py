@@ -75,6 +75,7 @@ def job_config(**fields) -> ml_collections.ConfigDict:
     c.weights = ""  # a .caffemodel, state dict or jaxvis model directory; "": shipped weights, else random
     c.spec = ""  # a .keras model's preprocessing: 'caffe' | 'tf' | 'torch' | a JSON PreprocessSpec; "": the model's
     c.layers = ()  # empty: every conv layer and the class layer
+    c.units_per_layer = 0  # 0: every channel of each layer; N: its first N channels (a quick look at a big network)
     c.presets = ("row3",)  # Table 1 rows, or FILE.py:NAME preset files
     c.restarts = 9
     c.steps = 0  # 0: the preset's own step count (1000 for row 3)
@@ -111,6 +112,8 @@ def plan_chunks(net, config) -> list[dict]:
         named[preset] = name
         for layer in layers:
             channels = net.layer(layer).channels  # UnitError names the layers
+            if config.get("units_per_layer", 0):
+                channels = min(channels, int(config.units_per_layer))
             for first in range(0, channels, config.chunk_units):
                 ids = list(range(first, min(first + config.chunk_units, channels)))
                 chunks.append({"id": f"{preset}-{blob_file_name(layer)}-{first:05d}", "preset": preset,
@@ -276,7 +279,8 @@ def _claim(workdir: str, net, config, extend: bool) -> None:
     if os.path.isfile(path):  # a workdir made before the score fields (or spec) existed: they were their defaults
         with open(path) as f:
             stored = json.load(f)
-        keys += tuple(k for k, v in {**SCORE_DEFAULTS, "spec": ""}.items() if k not in stored and config[k] == v)
+        keys += tuple(k for k, v in {**SCORE_DEFAULTS, "spec": "", "units_per_layer": 0}.items()
+                      if k not in stored and config[k] == v)
     wd.claim(workdir, config.to_dict(), extend_keys=keys,
              hint="" if extend else " (or --extend to add layers or presets to it)")
 
@@ -292,6 +296,7 @@ def check_config(config) -> None:
     checks.layers(definition, config)
     checks.presets(config)
     checks.integer(config, "restarts", 1)
+    checks.integer(config, "units_per_layer", 0)
     checks.integer(config, "steps", 0)
     checks.integer(config, "seed")
     for name in ("chunk_units", "grid_scale", "figure5_units"):
