@@ -8,8 +8,9 @@ Equinox user calls them) and against a hand-written copy of it:
 
 - blob names, order and shapes as ``jaxvis/models/frameworks/equinox.py``
   documents them, channels last; values equal to the submodules' own under
-  ``eqx.nn.inference_mode``; the model given left as it was; params by
-  attribute path and parameter counts; the other layouts (``HWC`` and a
+  ``eqx.nn.inference_mode``; the model given left as it was; two blobs of
+  one array in call order; params by attribute path and parameter counts,
+  through a model directory and back; the other layouts (``HWC`` and a
   model that takes the batch itself) give the same blobs;
 - ``jaxvis.visualize`` on two map units and a head unit (one program);
 - ``jaxvis.project`` deconv and guided equal to the network in ``jax.lax``
@@ -17,8 +18,9 @@ Equinox user calls them) and against a hand-written copy of it:
   ``jax.vjp`` of the model; receptive fields derived by hand; top-k;
 - the live view on it; the plugin ``examples.tiny_equinox:make_net``
   through ``jaxvis visualize`` on the command line;
-- errors: not an Equinox model, a bad spec, a bad layout, a missing or
-  wrong state, a forward pass that changes its state.
+- errors: not an Equinox model, a model with shapes but no weights, a bad
+  spec, a bad layout, a missing or wrong state, a forward pass that changes
+  its state.
 """
 
 import json
@@ -285,6 +287,43 @@ def test_names_of_deeper_modules_repeated_calls_and_sequential():
     assert net.layer("inner/features").shape == (64, 64, 3)
 
 
+class Pooled(eqx.Module):
+    """A layer whose output goes straight into Dropout, the identity in inference mode: two blobs of one array."""
+
+    pool: eqx.nn.Conv2d
+    drop: eqx.nn.Dropout
+
+    def __init__(self, key):
+        self.pool = eqx.nn.Conv2d(3, 2, 3, key=key)
+        self.drop = eqx.nn.Dropout(0.5)
+
+    def __call__(self, x, *, key=None):
+        return self.drop(self.pool(x), key=key)
+
+
+def test_blobs_of_one_array_keep_the_call_order():
+    shapes = eqx.filter_eval_shape(Pooled, jax.random.key(0))
+    model = jax.tree.map(lambda a: jnp.ones(a.shape, a.dtype) if isinstance(a, jax.ShapeDtypeStruct) else a, shapes)
+    net = jaxvis.from_equinox(model, spec=SPEC)
+    assert net.layer_names == ("pool", "drop")  # the order of the calls, not of the names
+    blobs = net.blobs(jnp.ones((1, 64, 64, 3)))
+    np.testing.assert_array_equal(blobs["drop"], blobs["pool"])
+
+
+def test_a_model_directory_stores_and_reads_back_the_params(tmp_path, images):
+    tiny = jaxvis.load_model("examples.tiny_equinox:make_net")
+    changed = jax.tree.map(lambda a: a * 1.5 + 0.25 if jnp.issubdtype(a.dtype, jnp.floating) else a, tiny.params)
+    net = jaxvis.Net(tiny.definition, changed, tiny.spec)  # not the plugin's own weights (nor statistics)
+    jaxvis.save_model(net, tmp_path / "tiny_equinox")
+    again = jaxvis.load_model(tmp_path / "tiny_equinox")
+    assert again.definition.source == "examples.tiny_equinox:make_net"
+    assert jax.tree.structure(again.params) == jax.tree.structure(changed)
+    x = net.preprocess(images[0])
+    want, got = net.blobs(x), again.blobs(x)
+    assert list(got) == list(want) and all(np.array_equal(got[k], want[k]) for k in want)
+    assert not np.allclose(got["head"], tiny.blobs(x)["head"])
+
+
 # --- Visualization, projections, top-k ------------------------------------------------------
 
 
@@ -400,6 +439,13 @@ def test_not_an_equinox_model():
         jaxvis.from_equinox(nnx.eval_shape(lambda: nnx.Linear(2, 3, rngs=nnx.Rngs(0))), spec=SPEC)
     with pytest.raises(jaxvis.ModelDefinitionError, match="from_equinox takes an equinox Module, got dict"):
         jaxvis.from_equinox({"weight": np.zeros(3)}, spec=SPEC)
+
+
+def test_a_model_with_no_weights():
+    model, state = eqx.filter_eval_shape(eqx.nn.make_with_state(SmallResNet), key=jax.random.key(0))  # shapes only
+    with pytest.raises(jaxvis.WeightsFileError, match=r"SmallResNet: 'params/stem/weight' is a shape with no values "
+                                                      r"\(a model from eqx.filter_eval_shape\?\)"):
+        jaxvis.from_equinox(model, state, spec=SPEC)
 
 
 def test_a_bad_spec_or_layout(own):

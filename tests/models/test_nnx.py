@@ -7,21 +7,21 @@ second, hand-written copy of it:
 
 - blob names, order and shapes as ``jaxvis/models/frameworks/nnx.py``
   documents them, values equal to the submodules' own (in eval mode), the
-  module given left in training mode and unchanged; params and parameter
-  counts; the pure function under jit, vmap and grad;
+  module given left in training mode and unchanged; two blobs of one array
+  in call order; params and parameter counts, through a model directory and
+  back; the pure function under jit, vmap and grad;
 - ``jaxvis.visualize`` on two map units and a head unit (one program);
 - ``jaxvis.project`` deconv and guided equal to the network in ``jax.lax``
   ops with a ``jax.custom_vjp`` ReLU of that rule, backprop equal to
   ``jax.vjp`` of the module; receptive fields derived by hand; top-k;
 - the live view on it; the plugin ``examples.tiny_nnx:make_net`` through
   ``jaxvis visualize`` on the command line;
-- errors: not an NNX module, a bad spec, a spec the module does not fit, a
-  forward pass that writes a variable.
+- errors: not an NNX module, a module with shapes but no weights, a bad
+  spec, a spec the module does not fit, a forward pass that writes a
+  variable.
 """
 
 import json
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,7 @@ from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.live.server import make_app
 from jaxvis.live.session import default_layer
 from tests.conftest import rel_err
-from tests.jobs.test_plugin_model import REPO, cli
+from tests.jobs.test_plugin_model import cli
 from tests.live.test_protocol import assert_frame, expect, expected, png, select, session
 from tests.models.test_own_network import RULES, _by_hand, _rule_relu, _seeded_vjp
 
@@ -263,6 +263,39 @@ def test_names_of_deeper_modules_repeated_calls_and_tuples():
                                "stage/units/0/relu_1", "stage/units/0/call_1", "stage/relu", "stage/1", "relu")
 
 
+class Pooled(nnx.Module):
+    """A layer whose output goes straight into Dropout, the identity in eval mode: two blobs of one array."""
+
+    def __init__(self, *, rngs):
+        self.pool = nnx.Conv(3, 2, (3, 3), rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+
+    def __call__(self, x):
+        return self.drop(self.pool(x))
+
+
+def test_blobs_of_one_array_keep_the_call_order():
+    net = jaxvis.from_nnx(Pooled(rngs=nnx.Rngs(0)), spec=SPEC)
+    assert net.layer_names == ("pool", "drop")  # the order of the calls, not of the names
+    x = jnp.ones((1, 64, 64, 3))
+    blobs = net.blobs(x)
+    np.testing.assert_array_equal(blobs["drop"], blobs["pool"])
+
+
+def test_a_model_directory_stores_and_reads_back_the_params(tmp_path, images):
+    tiny = jaxvis.load_model("examples.tiny_nnx:make_net")
+    changed = jax.tree.map(lambda a: a * 1.5 + 0.25, tiny.params)  # not the plugin's own weights
+    net = jaxvis.Net(tiny.definition, changed, tiny.spec)
+    jaxvis.save_model(net, tmp_path / "tiny_nnx")
+    again = jaxvis.load_model(tmp_path / "tiny_nnx")
+    assert again.definition.source == "examples.tiny_nnx:make_net"
+    assert jax.tree.structure(again.params) == jax.tree.structure(changed)
+    x = net.preprocess(images[0])
+    want, got = net.blobs(x), again.blobs(x)
+    assert list(got) == list(want) and all(np.array_equal(got[k], want[k]) for k in want)
+    assert not np.allclose(got["head"], tiny.blobs(x)["head"])
+
+
 # --- Visualization, projections, top-k ------------------------------------------------------
 
 
@@ -376,6 +409,13 @@ def test_not_an_nnx_module():
         jaxvis.from_nnx(nn.Dense(3), spec=SPEC)
     with pytest.raises(jaxvis.ModelDefinitionError, match="from_nnx takes a flax.nnx Module, got function"):
         jaxvis.from_nnx(lambda x: x, spec=SPEC)
+
+
+def test_a_module_with_no_weights():
+    abstract = nnx.eval_shape(lambda: SmallResNet(rngs=nnx.Rngs(0)))  # shapes only, as random_module starts
+    with pytest.raises(jaxvis.WeightsFileError, match=r"SmallResNet: the variable 'params/\w+/\w+' is a shape with "
+                                                      r"no values \(a module from nnx.eval_shape\?\)"):
+        jaxvis.from_nnx(abstract, spec=SPEC)
 
 
 def test_a_bad_spec(own):

@@ -65,7 +65,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 
-from jaxvis.errors import ModelDefinitionError
+from jaxvis.errors import ModelDefinitionError, WeightsFileError
 from jaxvis.models.frameworks import naming
 
 LAYOUTS = ("CHW", "HWC", "NCHW", "NHWC")
@@ -131,6 +131,11 @@ def _to_channels_last(value, batched: bool):
 def equinox_blobs(model: eqx.Module, state=None, layout: str = "CHW"):
     """-> (apply(params, x) -> {blob: array}, kinds {module path: kind}, params, blob_params {module path: count})."""
     model = eqx.nn.inference_mode(model)
+    abstract = naming.abstract_leaf([(tuple(naming.key_part(k) for k in keys), leaf) for keys, leaf
+                                     in jax.tree_util.tree_flatten_with_path({"params": model, "state": state})[0]])
+    if abstract is not None:
+        raise WeightsFileError(f"{type(model).__name__}: {abstract!r} is a shape with no values (a model from "
+                               "eqx.filter_eval_shape?); give the model (and state) arrays first")
     arrays, static = eqx.partition(model, eqx.is_array)
     tree = {"params": arrays, "state": state}
     flat, treedef = jax.tree_util.tree_flatten_with_path(tree)

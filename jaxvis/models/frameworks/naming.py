@@ -101,9 +101,13 @@ def _scope(eqn, top: str | None, marked: bool) -> str | None:
     return "/".join(parts)
 
 
-def _blob_order(jaxpr, names, top, marked):
+def _blob_order(jaxpr, names, top, marked, returned=None):
     """-> [(name, atom)] of the captured leaves (jaxpr's outputs, named
-    ``names``) and the ReLU outputs, in forward order."""
+    ``names``) and the ReLU outputs, in forward order. Leaves that are one
+    array (a block returning its last layer's output, an identity layer)
+    go inner module first, or, given ``returned`` ({name: position}: the
+    order in which recorded calls returned), in that order: the calls'
+    own."""
     produced = {v: index for index, eqn in enumerate(jaxpr.eqns) for v in eqn.outvars}
     counts = collections.Counter()
     entries = []
@@ -118,7 +122,7 @@ def _blob_order(jaxpr, names, top, marked):
                         eqn.outvars[0]))
     for name, var in zip(names, jaxpr.outvars):
         index = -1 if isinstance(var, jex_core.Literal) else produced.get(var, -1)
-        entries.append(((index, 1, -name.count("/")), name, var))
+        entries.append(((index, 1, -name.count("/") if returned is None else returned[name]), name, var))
     entries.sort(key=lambda e: e[0])
     named = [var for _, name, var in entries if name != "output"]
     seen, order = set(), []
@@ -140,10 +144,19 @@ def traced_blobs(captured, params, x, *, top: str | None = None, kinds: dict | N
     the blobs are [H, W, C] maps (or [C, H, W]) and [C] vectors, for an
     adapter that vmaps the result over the batch (Equinox); ``recorded``:
     ``captured`` records its calls with ``recorded_calls``, whose scopes
-    alone name the ReLUs."""
-    closed, shapes = jax.make_jaxpr(captured, return_shape=True)(params, x)
+    alone name the ReLUs, and returns them in the order they returned (that
+    order ranks the outputs that are one array)."""
+    returned: list = []  # recorded: the names in the order the calls returned (make_jaxpr sorts a dict's keys)
+
+    def in_call_order(params, x):
+        outputs = captured(params, x)
+        returned[:] = list(outputs)
+        return outputs
+
+    closed, shapes = jax.make_jaxpr(in_call_order, return_shape=True)(params, x)
     flat_names = [name for name, _ in sorted(shapes.items())]  # make_jaxpr flattens a dict by sorted keys
-    order = _blob_order(closed.jaxpr, flat_names, top, recorded)
+    order = _blob_order(closed.jaxpr, flat_names, top, recorded,
+                        {name: i for i, name in enumerate(returned)} if recorded else None)
     if kinds is not None:
         for name, _ in order:
             kinds.setdefault(name, "relu" if name not in shapes else "output")
@@ -275,6 +288,13 @@ def lookup(tree: dict, name):
     for part in name:
         tree = tree[part]
     return tree
+
+
+def abstract_leaf(named_leaves) -> str | None:
+    """The name (joined with ``/``) of the first leaf that is a shape with no
+    values (``jax.ShapeDtypeStruct``: what ``nnx.eval_shape`` and
+    ``eqx.filter_eval_shape`` leave), or None."""
+    return next(("/".join(name) for name, leaf in named_leaves if isinstance(leaf, jax.ShapeDtypeStruct)), None)
 
 
 def param_counts(named_leaves) -> dict[str, int]:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from jaxvis.errors import ModelDefinitionError
+from jaxvis.errors import ModelDefinitionError, WeightsFileError
 from jaxvis.models.frameworks import naming
 
 
@@ -104,6 +104,11 @@ def nnx_blobs(module: nnx.Module):
     names = _leaf_names(state)
     if len(names) != len(leaves) or len(set(n for n in names if n)) != sum(1 for n in names if n):
         raise ModelDefinitionError(f"{type(module).__name__}: its variables could not be named one by one")
+    abstract = naming.abstract_leaf([(name, leaf) for name, leaf in zip(names, leaves) if name])
+    if abstract is not None:
+        raise WeightsFileError(f"{type(module).__name__}: the variable {abstract!r} is a shape with no values (a "
+                               "module from nnx.eval_shape?); give the module its weights first (nnx.merge or "
+                               "nnx.update with arrays)")
     params = naming.nested([(name, leaf) for name, leaf in zip(names, leaves) if name])
     constants = [None if name else leaf for name, leaf in zip(names, leaves)]
     kinds = {"/".join(str(p) for p in path): naming.kind_of(m) for path, m in _modules(evaluated)
