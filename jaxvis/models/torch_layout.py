@@ -74,7 +74,8 @@ def _listing(keys: list[str], few: int = 5) -> str:
     return f"{len(keys)} ({shown}{', ...' if len(keys) > few else ''})"
 
 
-def variables_from_state_dict(state: dict[str, np.ndarray], source: str, expected: dict, what: str) -> dict:
+def variables_from_state_dict(state: dict[str, np.ndarray], source: str, expected: dict, what: str,
+                              num_classes: int) -> dict:
     """Flax variables ``{"params", "batch_stats"}`` from ``state``, whose keys must be
     exactly ``expected``'s (``torch_keys``; ``num_batches_tracked`` aside), every shape
     fitting. ``source`` names the state dict and ``what`` the network in errors."""
@@ -92,7 +93,8 @@ def variables_from_state_dict(state: dict[str, np.ndarray], source: str, expecte
     for key, (path, shape) in expected.items():
         value = np.asarray(state[key], np.float32)
         if value.shape != shape:
-            raise WeightsFileError(f"{source}: {key} has shape {tuple(value.shape)}, a {what} expects {shape}")
+            raise WeightsFileError(f"{source}: {key} has shape {tuple(value.shape)}, a {what} "
+                                   f"(num_classes={num_classes}) expects {shape}")
         node = variables
         for name in path[:-1]:
             node = node.setdefault(name, {})

@@ -217,7 +217,7 @@ def variables_from_state_dict(state: dict[str, np.ndarray], source: str, num_cla
     """Flax variables ``{"params", "batch_stats"}`` from a torchvision MobileNetV2 state dict
     (``jaxvis/models/torch_layout.py``). ``source`` names it in error messages (a path, say)."""
     return torch_layout.variables_from_state_dict(state, source, _torch_keys(num_classes),
-                                                  f"torchvision MobileNetV2 (num_classes={num_classes})")
+                                                  "torchvision MobileNetV2", num_classes)
 
 
 # ----------------------------------------------------------------------------- the zoo entry
