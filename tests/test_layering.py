@@ -50,7 +50,8 @@ def _imports(path: pathlib.Path, module: str):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
             names = [base] + [f"{base}.{alias.name}" for alias in node.names] if base == "jaxvis" else [base]
         else:
             continue

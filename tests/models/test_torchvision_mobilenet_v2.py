@@ -26,6 +26,7 @@ import jaxvis
 from jaxvis.errors import WeightsFileError
 from jaxvis.models import torchvision_mobilenet_v2 as mv2
 from tests.conftest import rel_err, wheel_file
+from tests.ops.test_substitute import _reference_relu6
 from tests.reference import torchvision_mobilenet as ref
 from tests.reference import torchvision_nets as tvn
 
@@ -151,23 +152,6 @@ def test_state_dict_errors_name_the_key(random_files):
 
 # --- Projections through depthwise convolutions, BatchNorm, ReLU6 and a residual sum -----------------
 
-def reference_relu6(mode):
-    @jax.custom_vjp
-    def relu6(x):
-        return jnp.clip(x, 0.0, 6.0)
-
-    def fwd(x):
-        return relu6(x), x
-
-    def bwd(x, u):
-        inside = (x > 0) & (x < 6)
-        return ({"backprop": u * inside, "deconv": jnp.maximum(u, 0.0),
-                 "guided": jnp.maximum(u, 0.0) * inside}[mode],)
-
-    relu6.defvjp(fwd, bwd)
-    return relu6
-
-
 def lax_blocks(variables, x, relu6, upto: int):
     """features/0 .. features/upto of the port, written out in lax ops from its variables."""
     p, s = variables["params"]["features"], variables["batch_stats"]["features"]
@@ -209,7 +193,7 @@ def test_projections_equal_the_written_out_network(real, mode):
     x = net.preprocess(data.chelsea()[:, :300])
     block = "features/5"  # the second residual sum of the 32-channel group
     ours = np.asarray(jaxvis.project(net, x, block, 11, at=(6, 9), mode=mode))
-    f = lambda inp: lax_blocks(net.params, inp, reference_relu6(mode), upto=5)[:, 6, 9, 11].sum()  # noqa: E731
+    f = lambda inp: lax_blocks(net.params, inp, _reference_relu6(mode), upto=5)[:, 6, 9, 11].sum()  # noqa: E731
     want = np.asarray(jax.grad(f)(jnp.asarray(x)))
     assert rel_err(ours, want) < 1e-4
     assert np.abs(want).max() > 0
