@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, ModelDefinitionError, WeightsFileError
+from jaxvis.models.frameworks import naming
 from jaxvis.models.frameworks.flax_linen import flax_blobs, module_param_counts
 from jaxvis.models.function_def import FlatBlobs, FunctionDef, as_shape_structs
 from jaxvis.net import Net
@@ -107,11 +108,18 @@ def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | Non
     _check_spec(spec, name)
     _check_variables(module, variables, spec, name)
     apply, kinds = flax_blobs(module)  # kinds fill in when apply is first traced
-    definition = FunctionDef(name, apply, spec, as_shape_structs(dict(variables)),
-                             description or f"{name} (a Flax module)", class_layer, prob_layer,
-                             float(ascent_lr_scale), kinds=kinds, blob_params=module_param_counts(variables),
-                             source=source, param_collection="params")
-    return Net(definition, jax.device_put(dict(variables)), spec)
+    blobs = naming.AdapterBlobs(apply, dict(variables), kinds, module_param_counts(variables))
+    return _adapted_net(blobs, spec, name, description or f"{name} (a Flax module)", class_layer, prob_layer,
+                        ascent_lr_scale, source, "params")
+
+
+def _adapted_net(blobs, spec, name: str, description: str, class_layer, prob_layer, ascent_lr_scale, source,
+                 param_collection: str | None) -> Net:
+    """The Net of a framework adapter's ``naming.AdapterBlobs`` (from_flax, from_nnx, from_equinox, from_keras)."""
+    definition = FunctionDef(name, blobs.apply, spec, as_shape_structs(blobs.params), description, class_layer,
+                             prob_layer, float(ascent_lr_scale), kinds=blobs.kinds, blob_params=blobs.blob_params,
+                             source=source, param_collection=param_collection)
+    return Net(definition, jax.device_put(blobs.params), spec)
 
 
 # --- Flax NNX (jaxvis/models/frameworks/nnx.py) ------------------------------------------------
@@ -154,11 +162,9 @@ def from_nnx(module, *, spec: PreprocessSpec, class_layer: str | None = None, pr
     _check_spec(spec, name)
     from jaxvis.models.frameworks.nnx import nnx_blobs
 
-    apply, kinds, params, blob_params = nnx_blobs(module)
-    definition = FunctionDef(name, apply, spec, as_shape_structs(params), description or f"{name} (a Flax NNX module)",
-                             class_layer, prob_layer, float(ascent_lr_scale), kinds=kinds, blob_params=blob_params,
-                             source=source, param_collection="params" if "params" in params else None)
-    return Net(definition, jax.device_put(params), spec)
+    blobs = nnx_blobs(module)
+    return _adapted_net(blobs, spec, name, description or f"{name} (a Flax NNX module)", class_layer, prob_layer,
+                        ascent_lr_scale, source, "params" if "params" in blobs.params else None)
 
 
 # --- Equinox (jaxvis/models/frameworks/equinox.py) ---------------------------------------------
@@ -202,11 +208,8 @@ def from_equinox(model, state=None, *, spec: PreprocessSpec, layout: str = "CHW"
         raise WeightsFileError(f"{name}: the model has stateful layers (the state entry {stateful[0][0]!r}, a "
                                "BatchNorm's running statistics?); pass the eqx.nn.State that eqx.nn.make_with_state "
                                "returned: jaxvis.from_equinox(model, state, spec=...)")
-    apply, kinds, params, blob_params = equinox_blobs(model, state, layout)
-    definition = FunctionDef(name, apply, spec, as_shape_structs(params), description or f"{name} (an Equinox model)",
-                             class_layer, prob_layer, float(ascent_lr_scale), kinds=kinds, blob_params=blob_params,
-                             source=source, param_collection="params")
-    return Net(definition, jax.device_put(params), spec)
+    return _adapted_net(equinox_blobs(model, state, layout), spec, name, description or f"{name} (an Equinox model)",
+                        class_layer, prob_layer, ascent_lr_scale, source, "params")
 
 
 # --- Keras 3 (jaxvis/models/frameworks/keras.py) -----------------------------------------------
@@ -231,8 +234,5 @@ def from_keras(model, *, spec: PreprocessSpec, class_layer: str | None = None, p
     keras_adapter.check_graph_model(model, name)
     _check_spec(spec, name)
     keras_adapter.check_input_size(model, spec, name)
-    blobs = keras_adapter.keras_blobs(model, name)  # kinds of the ReLU blobs fill in when apply is first traced
-    definition = FunctionDef(name, blobs.apply, spec, as_shape_structs(blobs.params),
-                             description or f"{name} (a Keras model)", class_layer, prob_layer,
-                             float(ascent_lr_scale), kinds=blobs.kinds, blob_params=blobs.blob_params, source=source)
-    return Net(definition, jax.device_put(blobs.params), spec)
+    return _adapted_net(keras_adapter.keras_blobs(model, name), spec, name, description or f"{name} (a Keras model)",
+                        class_layer, prob_layer, ascent_lr_scale, source, None)

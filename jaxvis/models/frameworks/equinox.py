@@ -1,7 +1,7 @@
 """Every blob of an Equinox model, without changing its code.
 
-``equinox_blobs(model, state, layout)`` returns ``(apply, kinds, params,
-blob_params)``: ``apply(params, x) -> {blob: array}`` in forward order, x
+``equinox_blobs(model, state, layout)`` returns ``naming.AdapterBlobs``:
+``apply(params, x) -> {blob: array}`` in forward order, x
 [B, H, W, 3] and the blobs [B, H, W, C] maps and [B, C] vectors as
 everywhere in jaxvis, by the adapters' one naming rule
 (``jaxvis/models/frameworks/naming.py``):
@@ -129,7 +129,7 @@ def _to_channels_last(value, batched: bool):
 
 
 def equinox_blobs(model: eqx.Module, state=None, layout: str = "CHW"):
-    """-> (apply(params, x) -> {blob: array}, kinds {module path: kind}, params, blob_params {module path: count})."""
+    """-> naming.AdapterBlobs: apply(params, x) -> {blob: array}, params, kinds, blob_params."""
     model = eqx.nn.inference_mode(model)
     abstract = naming.abstract_leaf([(tuple(naming.key_part(k) for k in keys), leaf) for keys, leaf
                                      in jax.tree_util.tree_flatten_with_path({"params": model, "state": state})[0]])
@@ -174,4 +174,4 @@ def equinox_blobs(model: eqx.Module, state=None, layout: str = "CHW"):
         blobs = jax.vmap(one, in_axes=(None, 0))(params, x)
         return {k: _to_channels_last(blobs[k], True) if channels_first else blobs[k] for k in order}
 
-    return apply, kinds, params, blob_params
+    return naming.AdapterBlobs(apply, params, kinds, blob_params)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
-import numpy as np
 
 from jaxvis.models.frameworks import naming
 
@@ -27,7 +26,7 @@ def _named_outputs(captured) -> dict:
     """{blob name: array} of the ``intermediates`` collection's leaves."""
     named = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(captured)[0]:
-        keys = [str(getattr(k, "key", getattr(k, "idx", k))) for k in path]
+        keys = [naming.key_part(k) for k in path]
         at = keys.index("__call__")
         named[naming.call_name(keys[:at], int(keys[at + 1]), keys[at + 2:])] = leaf
     return named
@@ -57,14 +56,5 @@ def flax_blobs(module: nn.Module):
 
 def module_param_counts(variables) -> dict[str, int]:
     """{module path: parameters in its subtree of the "params" collection}, for every submodule."""
-    counts = {}
-
-    def walk(node, path):
-        if hasattr(node, "items"):
-            for key, child in node.items():
-                walk(child, f"{path}/{key}" if path else str(key))
-        counts[path] = counts.get(path, 0) + sum(int(np.prod(np.shape(a))) for a in jax.tree.leaves(node))
-
-    walk(variables.get("params", {}), "")
-    counts.pop("", None)
-    return counts
+    leaves = jax.tree_util.tree_flatten_with_path(variables.get("params", {}))[0]
+    return naming.param_counts([(tuple(naming.key_part(k) for k in path), leaf) for path, leaf in leaves])

@@ -1,8 +1,8 @@
 """Every blob of a Keras 3 model (Functional or Sequential, JAX backend), as
 a pure function of its weights, without changing the model.
 
-``keras_blobs(model)`` returns ``apply(params, x) -> {blob: array}`` in
-forward order, by the adapters' one naming rule
+``keras_blobs(model)`` returns ``naming.AdapterBlobs`` whose ``apply(params,
+x) -> {blob: array}`` gives the blobs in forward order, by the adapters' one naming rule
 (``jaxvis/models/frameworks/naming.py``):
 
 - every layer's output is a blob named by the Keras layer name (``conv1``,
@@ -204,17 +204,7 @@ def _layer_weights(calls, name: str) -> tuple[dict, dict]:
     return params, where
 
 
-@dataclasses.dataclass(frozen=True)
-class KerasBlobs:
-    """``apply(params, x) -> {blob: array}`` of a Keras model (module doc)."""
-
-    params: dict
-    kinds: dict
-    blob_params: dict
-    apply: object
-
-
-def keras_blobs(model, name: str) -> KerasBlobs:
+def keras_blobs(model, name: str) -> naming.AdapterBlobs:
     """The blobs of a Functional or Sequential model, its weights as params,
     each layer's kind and parameter count (``check_graph_model`` first)."""
     calls = _graph_calls(model)
@@ -244,7 +234,7 @@ def keras_blobs(model, name: str) -> KerasBlobs:
     def apply(params, x):
         return naming.traced_blobs(captured, params, x, kinds=kinds)
 
-    return KerasBlobs(params, kinds, blob_params, apply)
+    return naming.AdapterBlobs(apply, params, kinds, blob_params)
 
 
 # --- .keras model files ---------------------------------------------------------------------

@@ -47,6 +47,18 @@ from jax.extend import core as jex_core
 from jaxvis.ops import substitute
 
 
+@dataclasses.dataclass(frozen=True)
+class AdapterBlobs:
+    """What an adapter gives for a network: ``apply(params, x) -> {blob: array}``,
+    its params, each blob's kind (the ReLU blobs' fill in when ``apply`` is first
+    traced) and each module's parameter count."""
+
+    apply: Callable
+    params: dict
+    kinds: dict
+    blob_params: dict
+
+
 # Layer classes of every framework -> the kind ``jaxvis inspect`` shows; others: the class name, lower case.
 _KINDS = {"Conv": "conv", "ConvLocal": "conv", "Conv2d": "conv", "Conv2D": "conv", "DepthwiseConv2D": "conv",
           "SeparableConv2D": "conv", "Dense": "fc", "DenseGeneral": "fc", "Linear": "fc", "BatchNorm": "norm",
@@ -76,8 +88,7 @@ def output_names(path, call: int, value) -> list[tuple[str, object]]:
     leaves = jax.tree_util.tree_flatten_with_path(value)[0]
     if len(leaves) == 1 and not leaves[0][0]:
         return [(call_name(path, call), leaves[0][1])]
-    return [(call_name(path, call, [getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))) for k in keys]), leaf)
-            for keys, leaf in leaves]
+    return [(call_name(path, call, [key_part(k) for k in keys]), leaf) for keys, leaf in leaves]
 
 
 # The scopes ``recorded_calls`` opens: a call's whole path, its first part marked as a start, the rest as parts.

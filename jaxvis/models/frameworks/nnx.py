@@ -1,7 +1,7 @@
 """Every blob of a Flax NNX module, without changing its code.
 
-``nnx_blobs(module)`` returns ``(apply, kinds, params, blob_params)``:
-``apply(params, x) -> {blob: array}`` in forward order, by the adapters'
+``nnx_blobs(module)`` returns ``naming.AdapterBlobs``: ``apply(params, x)
+-> {blob: array}`` in forward order, by the adapters'
 one naming rule (``jaxvis/models/frameworks/naming.py``), for x
 [B, H, W, 3] as the module takes it (NNX layers are channels-last and
 batched, as jaxvis is):
@@ -95,7 +95,7 @@ def _check_unchanged(given_leaves, module) -> None:
 
 
 def nnx_blobs(module: nnx.Module):
-    """-> (apply(params, x) -> {blob: array}, kinds {module path: kind}, params, blob_params {module path: count})."""
+    """-> naming.AdapterBlobs: apply(params, x) -> {blob: array}, params, kinds, blob_params."""
     graphdef, state = nnx.split(module)
     evaluated = nnx.merge(graphdef, state)  # a copy (its own module objects), put in eval mode
     evaluated.eval()
@@ -128,4 +128,4 @@ def nnx_blobs(module: nnx.Module):
     def apply(params, x):
         return naming.traced_blobs(captured, params, x, kinds=kinds, recorded=True)
 
-    return apply, kinds, params, blob_params
+    return naming.AdapterBlobs(apply, params, kinds, blob_params)
