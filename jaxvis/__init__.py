@@ -41,6 +41,7 @@ from jaxvis.jobs import (
 from jaxvis.loading import load_model, save_model
 from jaxvis.models import LayerInfo, ModelDef, get_model_def, model_names
 from jaxvis.models.frameworks.keras import keras_preprocess
+from jaxvis.models.tokens import TokenLayout
 from jaxvis.net import Net
 from jaxvis.optimize import TABLE1, VisResult, objectives, preset, visualize
 from jaxvis.optimize.families import color_statistics
@@ -74,6 +75,7 @@ __all__ = [
     "PreprocessSpec",
     "RENDERINGS",
     "TABLE1",
+    "TokenLayout",
     "UnitError",
     "UnknownModelError",
     "VisResult",

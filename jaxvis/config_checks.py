@@ -178,7 +178,8 @@ def check_layer(definition, name: str, layer_name: str, spatial: bool = False) -
         raise UnitError(f"config.{name}: {definition.name} has no layer {layer_name!r}; its layers are: "
                         f"{', '.join(definition.layer_names)}")
     if spatial and not info.spatial:
-        raise UnitError(f"config.{name}: {definition.name} layer {layer_name!r} is fully connected; this job "
+        what = "a token blob (a transformer's)" if info.tokens is not None else "fully connected"
+        raise UnitError(f"config.{name}: {definition.name} layer {layer_name!r} is {what}; this job "
                         "needs a layer with spatial maps (conv, relu, pool, norm)")
 
 

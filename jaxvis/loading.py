@@ -42,7 +42,7 @@ def load_model(
     weights: .caffemodel (with optional ``prototxt`` to check the architecture),
     torchvision state dict (.pth/.pt/.safetensors/.npz), a jaxvis model
     directory, "random" for random weights from ``seed``, or None: the weights
-    that ship with jaxvis (demo, demo_b), else random weights from ``seed``.
+    that ship with jaxvis (demo, demo_b, demo_vit), else random weights from ``seed``.
     mean: override the mean (3 values, a Caffe .binaryproto or an .npy image).
     class_names: a sequence or a text file, one class per line.
     spec: the preprocessing of a ``.keras`` model, which the file does not
@@ -79,7 +79,9 @@ def load_model(
         if weights is not None:
             params, spec = _function_weights(definition, weights, seed, spec)
     elif isinstance(definition := get_model_def(model), FunctionDef):
-        params, spec = _function_weights(definition, "random" if weights is None else weights, seed, definition.spec)
+        if weights is None:
+            weights = _shipped_weights(definition) or "random"
+        params, spec = _function_weights(definition, weights, seed, definition.spec)
     else:
         params, spec = _sequential_weights(definition, weights, seed, prototxt)
     if mean is not None:
@@ -104,17 +106,24 @@ def _keras_file_net(path: str, spec, directory) -> Net:
     return from_keras(model, spec=spec, name=name, description=f"{name} (Keras model file {path})", source=path)
 
 
+def _shipped_weights(definition) -> str | None:
+    """The directory of a zoo model's shipped weights (``definition.shipped_weights``), None when
+    none ship; WeightsFileError when they should ship but are missing."""
+    path = definition.shipped_weights
+    if path and not checkpoint.is_checkpoint(path):
+        raise WeightsFileError(
+            f"the shipped weights of {definition.name} are missing from {path}; "
+            f"train them with `jaxvis train --config=configs/demo_train.py:{definition.name} --workdir=DIR` "
+            f"and copy DIR/model there, or pass weights='random'"
+        )
+    return path
+
+
 def _sequential_weights(definition: ModelDef, weights, seed: int, prototxt) -> tuple[dict, PreprocessSpec]:
     """(params, spec) of a zoo sequential model: shipped, random, or read from ``weights``."""
     spec = definition.spec
-    if weights is None and definition.shipped_weights:
-        if not checkpoint.is_checkpoint(definition.shipped_weights):
-            raise WeightsFileError(
-                f"the shipped weights of {definition.name} are missing from {definition.shipped_weights}; "
-                f"train them with `jaxvis train --config=configs/demo_train.py:{definition.name} --workdir=DIR` "
-                f"and copy DIR/model there, or pass weights='random'"
-            )
-        weights = definition.shipped_weights
+    if weights is None:
+        weights = _shipped_weights(definition)
     if weights is None or (isinstance(weights, str) and weights == "random"):
         weights = None
         params = init_params(definition, seed)

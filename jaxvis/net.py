@@ -82,12 +82,15 @@ class Net:
 
     def default_layers(self) -> list[str]:
         """What jobs visualize when told no layers: every convolution's blob
-        (kind "conv" in the table), then the class layer when declared."""
-        convs = [info.name for info in self.table if info.kind == "conv"]
+        (kind "conv" in the table; a transformer without convolutions: every
+        block's output, kind "block"), then the class layer when declared."""
+        convs = ([info.name for info in self.table if info.kind == "conv"]
+                 or [info.name for info in self.table if info.kind == "block"])
         layers = convs + ([self.class_layer] if self.class_layer and self.class_layer not in convs else [])
         if not layers:
-            raise UnitError(f"{self.name} has no blob of kind 'conv' and declares no class_layer, so there is no "
-                            f"default set of layers; name them (config.layers), e.g. {', '.join(self.layer_names[:3])}")
+            raise UnitError(f"{self.name} has no blob of kind 'conv' or 'block' and declares no class_layer, so there "
+                            f"is no default set of layers; name them (config.layers), e.g. "
+                            f"{', '.join(self.layer_names[:3])}")
         return layers
 
     def apply(self, params: dict, x: jax.Array, until: str | None = None, unpadded: bool = False

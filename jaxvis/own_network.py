@@ -33,12 +33,13 @@ def _check_params(params, name: str) -> None:
 
 def from_function(apply_fn, params, *, spec: PreprocessSpec, class_layer: str | None = None,
                   prob_layer: str | None = None, name: str = "function", description: str = "",
-                  ascent_lr_scale: float = 1.0, source: str | None = None) -> Net:
+                  ascent_lr_scale: float = 1.0, source: str | None = None, tokens=None) -> Net:
     """A network from a pure JAX function ``apply_fn(params, x) -> {blob: array}``.
 
     x is [B, H, W, 3] float32 in the network's input space (what
     ``net.preprocess`` makes of RGB images by ``spec``); the dict holds the
-    blobs in forward order, maps [B, h, w, c] and vectors [B, c]. Nested
+    blobs in forward order, maps [B, h, w, c], tokens [B, N, d] and vectors
+    [B, c]. Nested
     dicts are flattened with ``/``; big_vision's ``(logits, out_dict)``
     return gives the dict's blobs and then ``logits`` (unless the dict
     already holds that array).
@@ -46,7 +47,10 @@ def from_function(apply_fn, params, *, spec: PreprocessSpec, class_layer: str | 
     probabilities, if any; ``ascent_lr_scale``: multiplies the presets'
     learning rates (CaffeNet's units); ``source``: a plugin path
     ``package.module:function`` that rebuilds this network in another
-    process (``jaxvis.save_model`` records it)."""
+    process (``jaxvis.save_model`` records it); ``tokens``: the layout of the
+    token blobs (a vision transformer's), ``jaxvis.TokenLayout(prefix=...,
+    grid=(h, w))`` for all of them or ``{blob: TokenLayout}``; when not given,
+    each is inferred where only one layout fits (``jaxvis.models.tokens``)."""
     if not callable(apply_fn):
         raise ModelDefinitionError(f"{name}: apply_fn must be a function (params, x) -> {{blob: array}}, got "
                                    f"{type(apply_fn).__name__}")
@@ -54,7 +58,7 @@ def from_function(apply_fn, params, *, spec: PreprocessSpec, class_layer: str | 
     _check_params(params, name)
     definition = FunctionDef(name, FlatBlobs(apply_fn), spec, as_shape_structs(params),
                              description or f"{name} (a JAX function)",
-                             class_layer, prob_layer, float(ascent_lr_scale), source=source)
+                             class_layer, prob_layer, float(ascent_lr_scale), source=source, tokens=tokens)
     return Net(definition, jax.device_put(params), spec)
 
 
@@ -91,7 +95,7 @@ def _init_shapes(module, input_size, name: str, size: str) -> dict:
 
 def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | None = None,
               prob_layer: str | None = None, name: str | None = None, description: str = "",
-              ascent_lr_scale: float = 1.0, source: str | None = None) -> Net:
+              ascent_lr_scale: float = 1.0, source: str | None = None, tokens=None) -> Net:
     """A network from a ``flax.linen`` module in inference mode and its
     variables (what ``module.init`` returns, batch statistics included).
 
@@ -110,15 +114,15 @@ def from_flax(module, variables, *, spec: PreprocessSpec, class_layer: str | Non
     apply, kinds = flax_blobs(module)  # kinds fill in when apply is first traced
     blobs = naming.AdapterBlobs(apply, dict(variables), kinds, module_param_counts(variables))
     return _adapted_net(blobs, spec, name, description or f"{name} (a Flax module)", class_layer, prob_layer,
-                        ascent_lr_scale, source, "params")
+                        ascent_lr_scale, source, "params", tokens)
 
 
 def _adapted_net(blobs, spec, name: str, description: str, class_layer, prob_layer, ascent_lr_scale, source,
-                 param_collection: str | None) -> Net:
+                 param_collection: str | None, tokens) -> Net:
     """The Net of a framework adapter's ``naming.AdapterBlobs`` (from_flax, from_nnx, from_equinox, from_keras)."""
     definition = FunctionDef(name, blobs.apply, spec, as_shape_structs(blobs.params), description, class_layer,
                              prob_layer, float(ascent_lr_scale), kinds=blobs.kinds, blob_params=blobs.blob_params,
-                             source=source, param_collection=param_collection)
+                             source=source, param_collection=param_collection, tokens=tokens)
     return Net(definition, jax.device_put(blobs.params), spec)
 
 
@@ -141,7 +145,7 @@ def _framework_of(obj) -> str:
 
 def from_nnx(module, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
              name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
-             source: str | None = None) -> Net:
+             source: str | None = None, tokens=None) -> Net:
     """A network from a Flax NNX module: x [B, H, W, 3] -> its output, as NNX
     layers take it.
 
@@ -164,14 +168,14 @@ def from_nnx(module, *, spec: PreprocessSpec, class_layer: str | None = None, pr
 
     blobs = nnx_blobs(module)
     return _adapted_net(blobs, spec, name, description or f"{name} (a Flax NNX module)", class_layer, prob_layer,
-                        ascent_lr_scale, source, "params" if "params" in blobs.params else None)
+                        ascent_lr_scale, source, "params" if "params" in blobs.params else None, tokens)
 
 
 # --- Equinox (jaxvis/models/frameworks/equinox.py) ---------------------------------------------
 
 def from_equinox(model, state=None, *, spec: PreprocessSpec, layout: str = "CHW", class_layer: str | None = None,
                  prob_layer: str | None = None, name: str | None = None, description: str = "",
-                 ascent_lr_scale: float = 1.0, source: str | None = None) -> Net:
+                 ascent_lr_scale: float = 1.0, source: str | None = None, tokens=None) -> Net:
     """A network from an Equinox model and, when it has stateful layers
     (BatchNorm), the ``eqx.nn.State`` that ``eqx.nn.make_with_state``
     returned; it is called ``model(x)``, or ``model(x, state)`` returning
@@ -209,14 +213,14 @@ def from_equinox(model, state=None, *, spec: PreprocessSpec, layout: str = "CHW"
                                "BatchNorm's running statistics?); pass the eqx.nn.State that eqx.nn.make_with_state "
                                "returned: jaxvis.from_equinox(model, state, spec=...)")
     return _adapted_net(equinox_blobs(model, state, layout), spec, name, description or f"{name} (an Equinox model)",
-                        class_layer, prob_layer, ascent_lr_scale, source, "params")
+                        class_layer, prob_layer, ascent_lr_scale, source, "params", tokens)
 
 
 # --- Keras 3 (jaxvis/models/frameworks/keras.py) -----------------------------------------------
 
 def from_keras(model, *, spec: PreprocessSpec, class_layer: str | None = None, prob_layer: str | None = None,
                name: str | None = None, description: str = "", ascent_lr_scale: float = 1.0,
-               source: str | None = None) -> Net:
+               source: str | None = None, tokens=None) -> Net:
     """A network from a Keras 3 model on the JAX backend, Functional or
     Sequential (a subclassed model has no layer graph: ConfigError), with its
     weights as they are now.
@@ -235,4 +239,4 @@ def from_keras(model, *, spec: PreprocessSpec, class_layer: str | None = None, p
     _check_spec(spec, name)
     keras_adapter.check_input_size(model, spec, name)
     return _adapted_net(keras_adapter.keras_blobs(model, name), spec, name, description or f"{name} (a Keras model)",
-                        class_layer, prob_layer, ascent_lr_scale, source, None)
+                        class_layer, prob_layer, ascent_lr_scale, source, None, tokens)

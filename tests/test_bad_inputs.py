@@ -128,7 +128,7 @@ OWN_NETWORK_CASES = [
     ("from_function-blob-is-a-list", lambda net, tmp: _from_function(lambda p, x: {"a": x @ p["w"], "b": {"c": [x]}}),
      ModelDefinitionError, ["blob 'b/c'", "list", "expected an array"]),
     ("from_function-blob-is-a-scalar", lambda net, tmp: _from_function(lambda p, x: {"a": x @ p["w"], "b": 3.0}),
-     ModelDefinitionError, ["blob 'b'", "shape ()", "[B, H, W, C] maps or [B, C] vectors"]),
+     ModelDefinitionError, ["blob 'b'", "shape ()", "[B, H, W, C] maps, [B, N, D] tokens or [B, C] vectors"]),
     ("from_function-not-callable", lambda net, tmp: jaxvis.from_function({"a": 1}, W, spec=RGB64),
      ModelDefinitionError, ["apply_fn", "dict"]),
     ("from_function-params-not-arrays", lambda net, tmp: jaxvis.from_function(lambda p, x: {"a": x}, {"w": "big"},

@@ -15,12 +15,27 @@ def _optimized(workdir: str, config, meta: dict) -> str:
     """The unit's optimized images from a ``jaxvis visualize`` workdir, when one is named and has them."""
     if not config.optimized:
         return ""
-    unit = visualize_unit_dir(config.optimized, config.optimized_preset, meta["layer"], meta["channel"])
+    if meta.get("token") is not None:  # a prefix token's units were not optimized as such
+        return ""
+    unit = visualize_unit_dir(config.optimized, config.optimized_preset, meta.get("blob", meta["layer"]),
+                              meta["channel"])
     if not os.path.isfile(os.path.join(unit, "grid.png")):
         return ""
     page_dir = topk_unit_dir(workdir, meta["layer"], meta["channel"])
     rel = os.path.relpath(os.path.join(unit, "grid.png"), page_dir).replace(os.sep, "/")
     return f"<p>Optimized images ({html.escape(config.optimized_preset)}):<br><img src='{rel}' alt='optimized'></p>"
+
+
+def _legend(meta: dict) -> str:
+    """What the unit page's two pictures are."""
+    if "blob" not in meta:
+        return (f"Left: the receptive field of the unit's maximum in each image (grey where it leaves the image); "
+                f"right: its {meta['mode']} projection.")
+    where = ("the maximum over the patch tokens" if meta.get("token") is None
+             else f"token {meta['token']} (a prefix token)")
+    return (f"A token blob: after attention every token sees the whole image, so each picture is the whole image, "
+            f"not a crop. Left: the image with this channel's value on every patch token over it (a heat map from 0 "
+            f"to its maximum); the unit is ranked by {where}. Right: the {meta['mode']} projection of that unit.")
 
 
 def _unit_page(meta: dict, optimized: str = "") -> str:
@@ -32,8 +47,7 @@ def _unit_page(meta: dict, optimized: str = "") -> str:
     return page(f"{meta['layer']} unit {meta['channel']}: top {len(meta['entries'])} images",
                 f"<p><a href='../../../layers/{meta['layer']}.html'>{meta['layer']}</a> | "
                 f"<a href='../../../index.html'>index</a></p>{pictures}{optimized}"
-                f"<p>Left: the receptive field of the unit's "
-                f"maximum in each image (grey where it leaves the image); right: its {meta['mode']} projection.</p>"
+                f"<p>{_legend(meta)}</p>"
                 f"<table><tr><th>#</th><th>image</th><th>class</th><th>max</th><th>at (y, x)</th></tr>{rows}</table>"
                 f"<p><a href='meta.json'>meta.json</a></p>")
 

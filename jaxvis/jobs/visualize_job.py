@@ -184,7 +184,10 @@ def _top9(net, layer: str, channels, stats, images, labels, batch: int) -> dict[
     """{channel: (entries, patches, deconvs)}: each channel's top-9 scoring
     images (ranks 1..9), the receptive-field patch at each image's maximum and
     its deconvolution (``jaxvis.project`` mode "deconv" of the image, seeded at
-    that unit; one batched call padded to ``batch`` rows, so a layer compiles once)."""
+    that unit; one batched call padded to ``batch`` rows, so a layer compiles
+    once); a token blob's: the whole image under its patch map; a
+    transformer's projections are backprop (``topk.unit_pictures``,
+    ``topk.projection_mode``)."""
     info = net.layer(layer)
     rows = [(c, int(i)) for c in channels for i in stats.strongest(c, unit_scores.NATURAL)]
     if not rows:
@@ -193,16 +196,16 @@ def _top9(net, layer: str, channels, stats, images, labels, batch: int) -> dict[
     padded = rows + [rows[0]] * pad
     ys = np.array([stats.y[i, c] for c, i in padded])
     xs = np.array([stats.x[i, c] for c, i in padded])
-    deconvs = topk.projected_patches(net, images[[i for _, i in padded]], layer, [c for c, _ in padded], ys, xs,
-                                     mode="deconv")[:len(rows)]
+    pictures, deconvs = topk.unit_pictures(net, images[[i for _, i in padded]], layer, [c for c, _ in padded], ys,
+                                           xs, mode=topk.projection_mode(net))
     out = {c: ([], [], []) for c in channels}
-    for (c, i), y, x, d in zip(rows, ys, xs, deconvs):
+    for (c, i), y, x, picture, d in zip(rows, ys, xs, pictures, deconvs):
         entry = {"image": i, "value": float(stats.values[i, c]),
-                 "y": int(y) if info.spatial else None, "x": int(x) if info.spatial else None}
+                 "y": int(y) if info.grid else None, "x": int(x) if info.grid else None}
         if labels is not None:
             entry["class"] = shapes.CLASSES[int(labels[i])]
         out[c][0].append(entry)
-        out[c][1].append(unit_scores.unit_patch(net, layer, images[i], y, x))
+        out[c][1].append(picture)
         out[c][2].append(d)
     return out
 
@@ -227,7 +230,7 @@ def _run_chunk(net, config, chunk, workdir, scoring: _Scoring | None = None, col
         trace = res.trace[i]
         meta = {
             "model": net.name, "preset": chunk["preset"], "layer": layer, "channel": channel,
-            "y": y if net.layer(layer).spatial else None, "x": x if net.layer(layer).spatial else None,
+            "y": y if net.layer(layer).grid else None, "x": x if net.layer(layer).grid else None,
             "seed": config.seed, "restarts": config.restarts,
             "best_value": res.best_value[i].tolist(), "best_step": res.best_step[i].tolist(),
             "failed_step": res.failed_step[i].tolist(),

@@ -161,7 +161,7 @@ def make_app(net, topk: str | None = None, optimized: str | None = None, images:
 
         def run():
             try:
-                optimize_unit(net, blob, sel.unit, sel.at, emit, stop)
+                optimize_unit(net, blob, sel.unit, sel.at, emit, stop, token=sel.token)
             except Exception as e:  # a JaxvisError, or an XLA runtime error: tell the page
                 if not isinstance(e, JaxvisError):
                     log.exception("jaxvis live: optimizing %s #%d failed", blob, sel.unit)

@@ -6,7 +6,8 @@ The protocol, JSON text messages unless said otherwise:
 
 client -> server
     (binary)                           an encoded image: a webcam or video frame, or a file
-    {"type": "select", "layer", "unit", "at": [y, x] or null, "mode", "rendering"}   any subset
+    {"type": "select", "layer", "unit", "at": [y, x] or null, "token": k or null, "mode", "rendering"}
+                                       any subset; ``token``: a token blob's prefix token (not with ``at``)
     {"type": "generated", "index": n}  the demo world's held-out image n
     {"type": "file", "index": n}       image n of the server's --images folder (wraps around)
     {"type": "optimize"}               optimize the selected unit now, streamed
@@ -14,7 +15,8 @@ client -> server
 server -> client
     {"type": "info", ...}              the network, its blobs, what the server offers (on connect)
     {"type": "selection", ...}         the selection now in force and the unit's saved pictures
-    {"type": "frame", ...}             tiles, maxima, predictions, the backward view, timings
+    {"type": "frame", ...}             tiles, maxima, predictions, the backward view, timings; a token
+                                       blob's tiles are its patch maps, ``prefix`` [C, p] its prefix tokens
                                        (``compiled``: this frame compiled the layer and mode)
     {"type": "optimized", ...}         an optimization's current image (``done`` at the end); ``blob``:
                                        what runs (a ReLU's unit runs on the blob it rectifies)
@@ -40,7 +42,7 @@ from jaxvis.ops.backward import RELU_MODES
 from jaxvis.render.projections import RENDERINGS
 
 MESSAGE_TYPES = ("select", "generated", "file", "optimize", "stop")
-SELECT_FIELDS = ("layer", "unit", "at", "mode", "rendering")
+SELECT_FIELDS = ("layer", "unit", "at", "token", "mode", "rendering")
 
 
 def packed(array: np.ndarray) -> dict:
@@ -79,7 +81,7 @@ def info_message(net, roots: dict, folder_size: int, max_upload: int) -> dict:
         "model": net.name,
         "input_size": list(net.definition.input_shape[:2]),
         "layers": [{"name": i.name, "kind": i.kind, "shape": list(i.shape), "channels": i.channels,
-                    "spatial": i.spatial} for i in net.table],
+                    "spatial": i.spatial, "tokens": token_fields(i.tokens)} for i in net.table],
         "default_layer": default_layer(net),
         "class_names": list(net.spec.class_names or ()),
         "modes": list(RELU_MODES),
@@ -90,6 +92,11 @@ def info_message(net, roots: dict, folder_size: int, max_upload: int) -> dict:
         "optimized": roots.get("optimized") is not None,
         "max_upload_bytes": max_upload,
     }
+
+
+def token_fields(layout) -> dict | None:
+    """A token blob's layout as the page reads it: {"prefix": p, "grid": [h, w]}; None for maps and vectors."""
+    return None if layout is None else {"prefix": layout.prefix, "grid": list(layout.grid)}
 
 
 def parse(text: str) -> dict:
@@ -113,7 +120,8 @@ def _integer(value, what: str) -> int:
 
 def selected(net, current: Selection, message: dict) -> Selection:
     """``current`` changed by a select message, checked against the network:
-    a new layer keeps the unit when it exists there (else 0) and drops ``at``."""
+    a new layer keeps the unit when it exists there (else 0) and drops ``at``
+    and ``token``; a location drops the prefix token and a prefix token the location."""
     unknown = set(message) - {"type", *SELECT_FIELDS}
     if unknown:
         raise ConfigError(f"select message has unknown field(s) {', '.join(sorted(unknown))}; "
@@ -126,6 +134,12 @@ def selected(net, current: Selection, message: dict) -> Selection:
         info = net.layer(changes["layer"])  # UnitError listing the layers
         changes.setdefault("unit", current.unit if current.unit < info.channels else 0)
         changes.setdefault("at", None)
+        changes.setdefault("token", None)
+    if changes.get("at") is not None:
+        changes.setdefault("token", None)
+    if changes.get("token") is not None:
+        changes.setdefault("at", None)
+        changes["token"] = _integer(changes["token"], "select: token")
     if "unit" in changes:
         changes["unit"] = _integer(changes["unit"], "select: unit")
     if changes.get("at") is not None:
@@ -167,7 +181,7 @@ def rectified_blob(net, layer: str) -> str | None:
 
 def selection_fields(selection: Selection) -> dict:
     return {"layer": selection.layer, "unit": selection.unit,
-            "at": list(selection.at) if selection.at else None, "mode": selection.mode,
+            "at": list(selection.at) if selection.at else None, "token": selection.token, "mode": selection.mode,
             "rendering": selection.rendering}
 
 
@@ -187,6 +201,8 @@ def frame_message(net, image: InputImage, selection: Selection, seq: int) -> dic
         "name": image.name, "label": image.label, "index": image.index,
         "input": packed(net.deprocess(x)[0]),
         "tiles": packed(result.tiles),
+        "prefix": None if result.prefix is None else packed(result.prefix),
+        "prefix_values": None if result.prefix_values is None else result.prefix_values.tolist(),
         "maxima": [float(v) for v in result.maxima],
         "predictions": [{"index": i, "name": class_name(net, i), "p": p} for i, p in result.predictions],
         "backward": None if result.backward_image is None else packed(result.backward_image),

@@ -78,9 +78,7 @@ class ModelDef:
     @property
     def shipped_weights(self) -> str | None:
         """Directory of the weights that ship with jaxvis, if any."""
-        if not self.shipped:
-            return None
-        return os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "models", self.name)
+        return shipped_weights_path(self.name) if self.shipped else None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -100,6 +98,12 @@ class ModelDef:
         """The pure forward; ``lrn_backward`` ("true"/"identity") gives LRN the
         backward of a projection (``jaxvis.ops.backward``), same forward numbers."""
         return Forward(SequentialNet(self.layers, group_impl=group_impl, lrn_backward=lrn_backward))
+
+
+def shipped_weights_path(name: str) -> str:
+    """Where the trained weights of zoo model ``name`` ship: ``jaxvis/assets/models/<name>``
+    (a jaxvis model directory), for sequential and function definitions alike."""
+    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "models", name)
 
 
 def check_roles(name: str, blob_names, class_layer: str | None, prob_layer: str | None) -> None:

@@ -18,7 +18,8 @@ import numpy as np
 
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.errors import ConfigError, ModelDefinitionError
-from jaxvis.models.definition import check_roles
+from jaxvis.models.definition import check_roles, shipped_weights_path
+from jaxvis.models import tokens as T
 from jaxvis.models.geometry import LayerInfo
 
 
@@ -49,7 +50,9 @@ class FunctionDef:
     this process only; ``init`` (seed -> params) and ``from_state_dict`` ((state dict,
     source) -> params, the state dict read by ``jaxvis.loading`` from a
     ``.pth``/``.safetensors``/``.npz`` file): random and imported weights,
-    where the architecture has them."""
+    where the architecture has them; ``tokens``: the layout of its token blobs
+    [B, N, D] (a ``TokenLayout`` for all, or {blob: TokenLayout}; None: inferred,
+    ``jaxvis.models.tokens``)."""
 
     name: str
     apply: Callable
@@ -66,17 +69,24 @@ class FunctionDef:
     from_state_dict: Callable | None = None
     weight_format: str = "function"
     param_collection: str | None = None  # the collection of learned parameters ("params" for Flax)
-    shipped = False
-    shipped_weights = None
+    tokens: object = None  # declared token layouts: a TokenLayout, {blob: TokenLayout}, or None
+    shipped: bool = False  # trained weights ship in jaxvis/assets/models/<name> (a zoo entry's)
     layers = None  # not sequential: no receptive-field crops
 
     def __post_init__(self):
+        T.check_declared(self.name, self.tokens)
         check_roles(self.name, self.layer_names, self.class_layer, self.prob_layer)
+        self.token_layouts  # a token blob whose layout is neither declared nor inferable raises here
         for role in ("class_layer", "prob_layer"):
             blob = getattr(self, role)
             if blob is not None and len(self.blob_shapes[blob]) != 1:
                 raise ModelDefinitionError(f"{self.name}: {role} {blob!r} must be a vector blob [B, classes], "
                                            f"got per-example shape {self.blob_shapes[blob]}")
+
+    @property
+    def shipped_weights(self) -> str | None:
+        """Directory of the weights that ship with jaxvis, if any (``ModelDef``'s rule)."""
+        return shipped_weights_path(self.name) if self.shipped else None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -90,6 +100,15 @@ class FunctionDef:
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(self.blob_shapes)
+
+    @functools.cached_property
+    def token_layouts(self) -> dict[str, T.TokenLayout]:
+        """{token blob: its layout}, declared or inferred; ModelDefinitionError when one cannot be."""
+        try:
+            return {name: T.resolve(name, shape[0], self.spec.input_size, self.tokens)
+                    for name, shape in self.blob_shapes.items() if len(shape) == 2}
+        except ModelDefinitionError as e:
+            raise ModelDefinitionError(f"{self.name}: {e}") from None
 
     def parameter_count(self) -> int:
         """Entries of the learned parameters (``param_collection`` when set)."""
@@ -105,11 +124,14 @@ class FunctionDef:
 
         fields = receptive_fields(self.apply, self.param_shapes, (1, *self.input_shape))
         rows = []
+        layouts = self.token_layouts
         for name, shape in self.blob_shapes.items():
-            kind = (self.kinds or {}).get(name) or ("map" if len(shape) == 3 else "vector")
+            default = {3: "map", 2: "tokens", 1: "vector"}[len(shape)]
+            kind = (self.kinds or {}).get(name) or default
             field = fields.get(name) if len(shape) == 3 else None
             rf = field if field is not None else (None, None, None)
-            rows.append(LayerInfo(name, kind, shape, *rf, int((self.blob_params or {}).get(name, 0))))
+            rows.append(LayerInfo(name, kind, shape, *rf, int((self.blob_params or {}).get(name, 0)),
+                                  tokens=layouts.get(name)))
         return tuple(rows)
 
     def table(self) -> list[LayerInfo]:
@@ -157,7 +179,7 @@ def as_shape_structs(params):
 
 def blob_shapes(name: str, apply: Callable, param_shapes, input_shape) -> dict[str, tuple[int, ...]]:
     """Runs ``apply`` abstractly on [1, *input_shape]; ModelDefinitionError
-    unless it returns a dict of [1, H, W, C] maps and [1, C] vectors."""
+    unless it returns a dict of [1, H, W, C] maps, [1, N, D] tokens and [1, C] vectors."""
     x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
     order, kinds = [], {}
 
@@ -189,8 +211,8 @@ def blob_shapes(name: str, apply: Callable, param_shapes, input_shape) -> dict[s
         if key in kinds:
             raise ModelDefinitionError(f"{name}: blob {key!r} is a {kinds[key]}, expected an array")
         value = out[key]
-        if value.ndim not in (2, 4) or value.shape[0] != 1:
+        if value.ndim not in (2, 3, 4) or value.shape[0] != 1:
             raise ModelDefinitionError(f"{name}: blob {key!r} has shape {value.shape} for a batch of 1; expected "
-                                       "[B, H, W, C] maps or [B, C] vectors")
+                                       "[B, H, W, C] maps, [B, N, D] tokens or [B, C] vectors")
         shapes[key] = tuple(value.shape[1:])
     return shapes

@@ -15,6 +15,7 @@ import math
 
 from jaxvis.errors import ModelDefinitionError
 from jaxvis.models import layers as L
+from jaxvis.models.tokens import TokenLayout
 from jaxvis.ops.pool import pool_output_size
 
 
@@ -22,11 +23,12 @@ from jaxvis.ops.pool import pool_output_size
 class LayerInfo:
     name: str
     kind: str  # "conv" | "relu" | "pool" | "lrn" | "avgpool" | "fc" | "softmax"
-    shape: tuple[int, ...]  # per example: (H, W, C) for spatial blobs, (C,) for vectors
+    shape: tuple[int, ...]  # per example: (H, W, C) for spatial blobs, (C,) for vectors, (N, C) for tokens
     rf_size: int | None  # receptive field side in input pixels; None = whole image
     rf_stride: int | None
     rf_offset: float | None
     params: int
+    tokens: TokenLayout | None = None  # token blobs [B, N, C]: which tokens are prefix and patch grid
 
     @property
     def channels(self) -> int:
@@ -34,7 +36,15 @@ class LayerInfo:
 
     @property
     def spatial(self) -> bool:
+        """A convolutional map (H, W, C), with receptive fields."""
         return len(self.shape) == 3
+
+    @property
+    def grid(self) -> tuple[int, int] | None:
+        """The (h, w) grid of units at a place: a map's, a token blob's patch grid; None for vectors."""
+        if self.tokens is not None:
+            return self.tokens.grid
+        return tuple(self.shape[:2]) if self.spatial else None
 
 
 def field_window(info: LayerInfo, y: int, x: int) -> tuple[int, int, int]:

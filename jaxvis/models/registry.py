@@ -8,11 +8,13 @@ from jaxvis.models import (
     alexnet,
     caffenet,
     demo,
+    demo_vit,
     torchvision_alexnet,
     torchvision_mobilenet_v2,
     torchvision_resnet50,
     torchvision_vgg16,
     vgg_s,
+    vit_zoo,
     zfnet,
 )
 
@@ -22,7 +24,9 @@ _MODELS: dict = {
                            torchvision_vgg16.MODEL)},
     "torchvision_resnet50": torchvision_resnet50.definition,
     "torchvision_mobilenet_v2": torchvision_mobilenet_v2.definition,
+    **vit_zoo.DEFINITIONS,
     **{m.name: m for m in (demo.MODEL, demo.MODEL_B)},
+    demo_vit.NAME: demo_vit.definition,
 }
 
 

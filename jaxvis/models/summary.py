@@ -21,6 +21,8 @@ def format_table(definition, table: list[LayerInfo] | None = None, spec=None, to
     rows = [header]
     for info in table:
         shape = "x".join(str(d) for d in info.shape)
+        if info.tokens is not None:  # tokens: prefix + patch grid, then the width
+            shape = f"{info.tokens.prefix}+{info.tokens.grid[0]}x{info.tokens.grid[1]} tokens x{info.channels}"
         rows.append((info.name, info.kind, shape, str(info.channels), *_rf(info), f"{info.params:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]

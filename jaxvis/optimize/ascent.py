@@ -107,10 +107,10 @@ def _batch_cond(pred, fn, x):
     return lax.cond(jnp.any(pred), fn, lambda x: x, x)
 
 
-_STATIC = ("apply_fn", "layer", "spatial", "radius", "crop", "space", "redirecting")
+_STATIC = ("apply_fn", "layer", "spatial", "tokens", "radius", "crop", "space", "redirecting")
 
 
-def _objective(apply_fn, params, x, units, objective, crop_corner, *, layer, spatial, crop):
+def _objective(apply_fn, params, x, units, objective, crop_corner, *, layer, spatial, tokens, crop):
     """(the sum to ascend, per-element values) at x: each element's objective
     (objectives.values) plus its diversity term, which is not in its value."""
     if crop is not None:
@@ -121,7 +121,8 @@ def _objective(apply_fn, params, x, units, objective, crop_corner, *, layer, spa
         units = Units(units.channel, y, y)
     else:
         blob = apply_fn(params, x, until=layer)[layer]
-    v = O.values(blob, units.channel, units.y, units.x, objective.kind, objective.weights, spatial=spatial)
+    v = O.values(blob, units.channel, units.y, units.x, objective.kind, objective.weights, spatial=spatial,
+                 tokens=tokens)
     extra = O.diversity_term(blob, objective.diversity, objective.group)
     return jnp.sum(v) + extra, v
 
@@ -168,7 +169,7 @@ ADAM = optax.scale_by_adam()
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
 def ascent_step(apply_fn, params, carry, t, units, objective, theta, new, lower, upper, crop_corner, *,
-                layer, spatial, radius, crop, space, redirecting=False):
+                layer, spatial, tokens, radius, crop, space, redirecting=False):
     """One step t (a traced int32) for the whole batch: carry = (x, best_x,
     best_val, best_step, failed, v, adam) -> (carry, trace, value): the
     objective at the batch the network saw, as a trace entry (NaN past the
@@ -182,7 +183,7 @@ def ascent_step(apply_fn, params, carry, t, units, objective, theta, new, lower,
     def objective_of(x, v):
         z = _network_input(x, v, new, t, theta.steps, space)
         return _objective(apply_fn, params, z, units, objective, crop_corner, layer=layer, spatial=spatial,
-                          crop=crop)
+                          tokens=tokens, crop=crop)
 
     pixels = new.index.shape[0] < x.shape[0]  # static: some element is in the pixel family
 
@@ -271,6 +272,7 @@ def ascend(
     layer: str,
     spatial: bool,
     max_steps: int,
+    tokens=None,
     radius: int,
     crop=None,
     crop_corner: tuple[jax.Array, jax.Array] | None = None,
@@ -283,6 +285,8 @@ def ascend(
     """apply_fn(params, x, until) -> blobs (hashable, e.g. Net.apply); x0: [N, H, W, C];
     lower/upper: valid-range bounds broadcastable to x; radius: static blur
     kernel half-size >= every element's own (R.blur_radius(max width)).
+    spatial / tokens: the layer's blob is a map / a token blob of that
+    ``TokenLayout`` (neither: a vector); objectives.values reads it so.
     crop: an optional CropPlan (see crop.py) with per-element ``crop_corner``
     (y0, x0): the objective is then computed on receptive-field crops, exactly.
     observe: an optional ``observe(t, x_t)`` called after step t with the
@@ -302,7 +306,7 @@ def ascend(
     if new is None:
         new, v0, space = no_new_families(h, w)
     x0 = shown_images(x0, v0, new, space)
-    statics = dict(layer=layer, spatial=spatial, radius=radius, crop=crop, space=space)
+    statics = dict(layer=layer, spatial=spatial, tokens=tokens, radius=radius, crop=crop, space=space)
     # best_val strongly typed float32, like the step's output: a weakly typed start
     # value would make step 0 a second compiled program.
     best_val = jnp.full((n,), -jnp.inf, jnp.float32)

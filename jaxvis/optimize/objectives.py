@@ -2,12 +2,20 @@
 
 An objective is a weighted sum of terms on ONE layer's blob:
 
-- ``neuron(layer, channel, y, x)``: one activation (the paper's; conv units
-  default to the map's centre, as everywhere in jaxvis);
-- ``channel(layer, channel)``: the mean of a channel's map (fc: the unit);
+- ``neuron(layer, channel, y, x)`` (or ``at=(y, x)``): one activation (the
+  paper's; conv units default to the map's centre, as everywhere in jaxvis);
+  on a token blob, the patch token (y, x) of the patch grid;
+- ``token(layer, channel, index)``: channel ``channel`` of token ``index`` of
+  a token blob (a prefix token: the class token is 0 in most ViTs);
+- ``channel(layer, channel)``: the mean of a channel's map (fc: the unit;
+  tokens: the mean over the patch tokens, prefix tokens left out);
 - ``direction(layer, vector, y, x)``: the dot product of the blob's channel
-  vector with ``vector`` at (y, x), or its mean over the map when y, x are None;
+  vector with ``vector`` at (y, x), or its mean over the map (tokens: over
+  the patch tokens) when y, x are None; ``index=k``: at token k;
 - ``class_logit(index)``: the neuron ``index`` of the network's class layer.
+
+Token blobs ``[B, N, D]`` (``jaxvis.TokenLayout``) read the same terms in
+D-space; a patch (y, x) is token ``prefix + y * w + x``.
 
 Terms add, subtract, negate and scale: ``channel("conv5", 3) - 0.5 *
 neuron("conv5", 7)``. In the compiled ascent every element carries its own
@@ -39,6 +47,7 @@ import numpy as np
 from jax import lax
 
 from jaxvis.errors import ConfigError, UnitError
+from jaxvis.models.tokens import patch_map
 
 NEURON, CHANNEL, WEIGHTS = range(3)
 KINDS = ("neuron", "channel")  # what a (layer, channel[, y, x]) unit can mean
@@ -60,12 +69,15 @@ def neurons(n: int) -> PerElement:
     return PerElement(zeros, None, jnp.zeros((n,), jnp.float32), jnp.arange(n, dtype=jnp.int32), zeros)
 
 
-def values(blob, channel, y, x, kind, weights, *, spatial: bool) -> jax.Array:
-    """Each element's objective value [N] on ``blob`` [N, h, w, C] or [N, C]."""
+def values(blob, channel, y, x, kind, weights, *, spatial: bool, tokens=None) -> jax.Array:
+    """Each element's objective value [N] on ``blob`` [N, h, w, C] or [N, C], or
+    a token blob [N, T, C] of layout ``tokens`` (neuron and channel kinds read
+    its patch map; weights the whole blob)."""
     rows = jnp.arange(blob.shape[0])
-    if spatial:
-        neuron = blob[rows, y, x, channel]
-        mean = jnp.mean(blob[rows, :, :, channel], axis=(1, 2))
+    if spatial or tokens is not None:
+        grid = patch_map(blob, tokens) if tokens is not None else blob
+        neuron = grid[rows, y, x, channel]
+        mean = jnp.mean(grid[rows, :, :, channel], axis=(1, 2))
     else:
         neuron = mean = blob[rows, channel]
     out = jnp.where(kind == CHANNEL, mean, neuron)
@@ -75,9 +87,10 @@ def values(blob, channel, y, x, kind, weights, *, spatial: bool) -> jax.Array:
 
 
 def gram_similarity(blob) -> jax.Array:
-    """[N, N] cosine similarities of the elements' Gram matrices (fc: vectors)."""
+    """[N, N] cosine similarities of the elements' Gram matrices over their
+    places (a map's pixels, a token blob's tokens; fc: the vectors)."""
     n = blob.shape[0]
-    if blob.ndim == 4:
+    if blob.ndim >= 3:
         a = blob.reshape(n, -1, blob.shape[-1])
         feats = jnp.einsum("nkc,nkd->ncd", a, a).reshape(n, -1) / a.shape[1]
     else:
@@ -112,6 +125,7 @@ class _Term:
     y: int | None = None
     x: int | None = None
     vector: tuple[float, ...] | None = None
+    index: int | None = None  # a token's index (token terms; direction at a token)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,9 +158,10 @@ class Objective:
     def __str__(self):
         parts = []
         for t in self.terms:
-            where = "" if t.y is None else f"@{t.y},{t.x}"
+            where = (f"@token{t.index}" if t.index is not None else "") if t.y is None else f"@{t.y},{t.x}"
             what = {"neuron": f"neuron({t.layer}:{t.channel}{where})", "channel": f"channel({t.layer}:{t.channel})",
-                    "direction": f"direction({t.layer}{where})", "class": f"class_logit({t.channel})"}[t.kind]
+                    "direction": f"direction({t.layer}{where})", "class": f"class_logit({t.channel})",
+                    "token": f"token({t.layer}:{t.channel}{where})"}[t.kind]
             parts.append(what if t.weight == 1.0 else f"{t.weight:g}*{what}")
         return " + ".join(parts)
 
@@ -157,8 +172,21 @@ def _index(name: str, value) -> int:
     return int(value)
 
 
-def neuron(layer: str, channel: int, y: int | None = None, x: int | None = None) -> Objective:
-    """One activation of ``layer``; conv units default to the map's centre."""
+def _at(what: str, y, x, at):
+    """(y, x) from ``y, x`` or ``at=(y, x)``."""
+    if at is None:
+        return y, x
+    if y is not None or x is not None:
+        raise ConfigError(f"{what}: give at=(y, x) or y and x, not both")
+    if not isinstance(at, (tuple, list)) or len(at) != 2:
+        raise ConfigError(f"{what}: at must be a pair (y, x), got {at!r}")
+    return at[0], at[1]
+
+
+def neuron(layer: str, channel: int, y: int | None = None, x: int | None = None, *, at=None) -> Objective:
+    """One activation of ``layer`` at (y, x) (or ``at=(y, x)``): of a map, or of
+    a token blob's patch grid; conv units and patch tokens default to the centre."""
+    y, x = _at(f"neuron({layer!r}, {channel})", y, x, at)
     if (y is None) != (x is None):
         raise ConfigError(f"neuron({layer!r}, {channel}): give both y and x, or neither")
     return Objective((_Term(1.0, "neuron", layer, _index("channel", channel),
@@ -170,15 +198,28 @@ def channel(layer: str, channel: int) -> Objective:
     return Objective((_Term(1.0, "channel", layer, _index("channel", channel)),))
 
 
-def direction(layer: str, vector, y: int | None = None, x: int | None = None) -> Objective:
-    """The blob's channel vector dotted with ``vector`` at (y, x), or averaged over the map."""
+def token(layer: str, channel: int, index: int = 0) -> Objective:
+    """Channel ``channel`` of token ``index`` of a token blob (a prefix token,
+    e.g. the class token 0, or any token by its place in the sequence)."""
+    return Objective((_Term(1.0, "token", layer, _index("channel", channel), index=_index("index", index)),))
+
+
+def direction(layer: str, vector, y: int | None = None, x: int | None = None, *, at=None,
+              index: int | None = None) -> Objective:
+    """The blob's channel vector dotted with ``vector`` at (y, x) (or ``at=``),
+    at token ``index`` of a token blob, or averaged over the map (tokens: the
+    patch tokens)."""
     vec = np.asarray(vector, np.float64)
     if vec.ndim != 1 or not np.all(np.isfinite(vec)):
         raise ConfigError(f"direction({layer!r}): vector must be a finite 1-D array, got shape {vec.shape}")
+    y, x = _at(f"direction({layer!r})", y, x, at)
     if (y is None) != (x is None):
         raise ConfigError(f"direction({layer!r}): give both y and x, or neither")
+    if index is not None and y is not None:
+        raise ConfigError(f"direction({layer!r}): give a token index or a place (y, x), not both")
     return Objective((_Term(1.0, "direction", layer, None, None if y is None else _index("y", y),
-                            None if x is None else _index("x", x), tuple(vec.tolist())),))
+                            None if x is None else _index("x", x), tuple(vec.tolist()),
+                            None if index is None else _index("index", index)),))
 
 
 def class_logit(index: int) -> Objective:
@@ -199,7 +240,8 @@ def layer_of(net, objective: Objective) -> str:
 
 def compile_one(net, objective: Objective) -> tuple[str, int, int, int, int, np.ndarray | None]:
     """-> (layer, kind, channel, y, x, weights or None): a lone neuron / channel
-    term as indices, anything else as a dense weight map [h, w, C] or [C]."""
+    term as indices, anything else as a dense weight map of the blob's shape
+    ([h, w, C], tokens [N, C], or [C])."""
     from jaxvis.optimize.units import check_channels, check_locations, parse_unit
 
     layer = layer_of(net, objective)
@@ -213,30 +255,57 @@ def compile_one(net, objective: Objective) -> tuple[str, int, int, int, int, np.
         unit = (layer, t.channel) if t.y is None else (layer, t.channel, t.y, t.x)
         _, c, y, x = parse_unit(net, unit)
         return layer, NEURON, c, y, x, None
-    shape = tuple(info.shape) if info.spatial else (info.channels,)
-    w = np.zeros(shape, np.float32)
+    w = np.zeros(tuple(info.shape), np.float32)  # [h, w, C], [N, C] (tokens) or [C]
+    grid = _grid_view(w, info)  # the units at places: a map, or a token blob's patch tokens as one
     for t in terms:
+        if t.kind in ("token", "direction") and t.index is not None:
+            _check_token(net, layer, info, t.index)
         if t.kind == "direction":
             vec = np.asarray(t.vector, np.float32)
             if vec.shape != (info.channels,):
                 raise ConfigError(f"direction on {layer!r}: vector must have {info.channels} entries "
                                   f"(its channels), got {vec.shape[0]}")
-            if not info.spatial or t.y is None:
-                w += t.weight * (vec if not info.spatial else vec / (shape[0] * shape[1]))
+            if t.index is not None:
+                w[t.index] += t.weight * vec
+            elif grid is None:
+                w += t.weight * vec
+            elif t.y is None:
+                grid += t.weight * vec / (grid.shape[0] * grid.shape[1])
             else:
                 check_locations(net, layer, t.y, t.x)
-                w[t.y, t.x] += t.weight * vec
+                grid[t.y, t.x] += t.weight * vec
+        elif t.kind == "token":
+            check_channels(net, layer, t.channel)
+            w[t.index, t.channel] += t.weight
         elif t.kind == "channel":
             check_channels(net, layer, t.channel)
-            if info.spatial:
-                w[..., t.channel] += t.weight / (shape[0] * shape[1])
-            else:
+            if grid is None:
                 w[t.channel] += t.weight
+            else:
+                grid[..., t.channel] += t.weight / (grid.shape[0] * grid.shape[1])
         else:
             unit = (layer, t.channel) if t.y is None else (layer, t.channel, t.y, t.x)
             _, c, y, x = parse_unit(net, unit)
-            if info.spatial:
-                w[y, x, c] += t.weight
-            else:
+            if grid is None:
                 w[c] += t.weight
+            else:
+                grid[y, x, c] += t.weight
     return layer, WEIGHTS, 0, 0, 0, w
+
+
+def _grid_view(w: np.ndarray, info) -> np.ndarray | None:
+    """The [h, w, C] view of a layer's weight array at its places (a map's;
+    a token blob's patch tokens), None for a vector layer."""
+    if info.tokens is not None:
+        h, wd = info.tokens.grid
+        return w[info.tokens.prefix:].reshape(h, wd, info.channels)
+    return w if info.spatial else None
+
+
+def _check_token(net, layer: str, info, index: int) -> None:
+    if info.tokens is None:
+        raise UnitError(f"{net.name} layer {layer!r} is not a token blob (shape {info.shape}): it has no token "
+                        f"index; use neuron(...) or channel(...)")
+    if not 0 <= index < info.shape[0]:
+        raise UnitError(f"{net.name} layer {layer!r} has tokens 0..{info.shape[0] - 1} ({info.tokens.prefix} prefix, "
+                        f"then the {info.tokens.grid[0]}x{info.tokens.grid[1]} patches), got index {index}")

@@ -19,12 +19,13 @@ def check_channels(net, layer: str, channels) -> None:
 
 
 def check_locations(net, layer: str, ys, xs) -> None:
-    """Every (y, x) (ints or arrays) inside ``layer``'s map; fc layers have none."""
+    """Every (y, x) (ints or arrays) inside ``layer``'s map (a token blob's
+    patch grid); fc layers have none."""
     info = net.layer(layer)
-    if not info.spatial:
+    if info.grid is None:
         raise UnitError(f"{net.name} layer {layer!r} is fully connected ({info.channels} units): "
                         "it has no spatial map, so no (y, x)")
-    h, w = info.shape[:2]
+    h, w = info.grid
     ys, xs = np.asarray(ys), np.asarray(xs)
     if np.any((ys < 0) | (ys >= h) | (xs < 0) | (xs >= w)):
         got = (int(ys), int(xs)) if ys.ndim == 0 else np.stack([ys, xs], -1).tolist()
@@ -33,7 +34,8 @@ def check_locations(net, layer: str, ys, xs) -> None:
 
 def parse_unit(net, unit) -> tuple[str, int, int, int]:
     """-> (layer, channel, y, x); conv units default to the map's centre
-    (H//2, W//2); fc units get y = x = 0. Raises UnitError with the valid range."""
+    (H//2, W//2), token blobs' to the centre of the patch grid; fc units get
+    y = x = 0. Raises UnitError with the valid range."""
     if (not isinstance(unit, (tuple, list)) or len(unit) not in (2, 4)
             or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in unit[1:])):
         raise UnitError(f"a unit is (layer, channel) or (layer, channel, y, x) with integer channel, y and x, "
@@ -45,8 +47,8 @@ def parse_unit(net, unit) -> tuple[str, int, int, int]:
         y, x = int(unit[2]), int(unit[3])
         check_locations(net, layer, y, x)
         return layer, channel, y, x
-    if not info.spatial:
+    if info.grid is None:
         return layer, channel, 0, 0
-    h, w = info.shape[:2]
+    h, w = info.grid
     return layer, channel, h // 2, w // 2
 

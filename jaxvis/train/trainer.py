@@ -1,4 +1,5 @@
-"""``train_and_evaluate(config, workdir)``: trains a demo-family network on
+"""``train_and_evaluate(config, workdir)``: trains a demo-family network (the
+sequential CNNs ``demo``, ``demo_b`` and the function-defined ``demo_vit``) on
 fresh generated images (batch ``i`` of the run is a pure function of the data
 seed and ``i``, so a resumed run sees exactly the data an uninterrupted one
 would), data-parallel over the local devices (each batch split across them,
@@ -28,6 +29,7 @@ from jaxvis import workdir as wd
 from jaxvis.data import shapes
 from jaxvis.data.preprocess import preprocess
 from jaxvis.errors import ArchitectureMismatchError, ConfigError
+from jaxvis.models.function_def import FunctionDef
 from jaxvis.models.registry import get_model_def, model_names
 from jaxvis.net import first_parametric_layer, init_params, input_std
 from jaxvis.weights import checkpoint
@@ -35,12 +37,18 @@ from jaxvis.weights import checkpoint
 
 def optimizer(config, definition, total_steps: int) -> optax.GradientTransformation:
     """AdamW with warmup and cosine decay. Adam's steps have the same size for
-    every weight, but the first layer's weights are ~64x smaller (its inputs
-    are pixels on the 0..255 scale), so its learning rate is divided by the
-    same input std that ``init_params`` divides its weights by."""
+    every weight, but a sequential network's first-layer weights are ~64x
+    smaller (its inputs are pixels on the 0..255 scale), so its learning rate
+    is divided by the same input std that ``init_params`` divides its weights
+    by. A FunctionDef network (``demo_vit``) takes inputs of unit scale and
+    its own initialisation: one rate for all its weights, weight decay on its
+    matrices only (not on biases, LayerNorm scales or layer scales)."""
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, config.warmup_steps, total_steps, end_value=config.learning_rate * 0.01
     )
+    if isinstance(definition, FunctionDef):
+        return optax.adamw(schedule, weight_decay=config.weight_decay,
+                           mask=lambda params: jax.tree.map(lambda a: a.ndim >= 2, params))
     scale = input_std(definition.spec)
     first = first_parametric_layer(definition)
     return optax.multi_transform(
@@ -57,6 +65,16 @@ def dataset_mean_bgr(seed: int, count: int = 2000) -> tuple[float, float, float]
     """Per-channel mean pixel of the generated world, in BGR (Caffe's convention)."""
     images, _ = shapes.make_batch(seed, 0, count)
     return tuple(float(v) for v in images.reshape(-1, 3).mean(0)[::-1])
+
+
+def training_spec(definition, data_seed: int):
+    """The preprocessing a run trains and exports with: a sequential network's spec with the
+    mean pixel of its training data (``dataset_mean_bgr``); a FunctionDef's as it declares it
+    (``demo_vit`` declares the demo world's mean and std, ``jaxvis/models/demo_vit.py``);
+    the generator's class names."""
+    if isinstance(definition, FunctionDef):
+        return dataclasses.replace(definition.spec, class_names=shapes.CLASSES)
+    return dataclasses.replace(definition.spec, mean=dataset_mean_bgr(data_seed), class_names=shapes.CLASSES)
 
 
 def evaluate(definition, params, spec, seed: int, count: int, batch: int = 250) -> float:
@@ -95,7 +113,7 @@ def make_train_step(definition, tx: optax.GradientTransformation):
 
 def initial_state(definition, tx: optax.GradientTransformation, seed: int, mesh) -> dict:
     """Step 0, the initial weights and the optimizer state, on every device of ``mesh``."""
-    params = init_params(definition, seed)
+    params = definition.init(seed) if isinstance(definition, FunctionDef) else init_params(definition, seed)
     return sharding.replicate({"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params)}, mesh)
 
 
@@ -106,14 +124,25 @@ def training_batch(data_seed: int, step: int, batch_size: int, spec, mesh) -> tu
     return sharding.shard_batch((preprocess(images, spec), labels), mesh)
 
 
+def _layer_shapes(params) -> dict:
+    """{top-level entry: {path below it: shape}} of a params pytree (a list, as a ViT's blocks,
+    counts by index: orbax's metadata may hold it as a list or as a dict of "0", "1", ...)."""
+    def key(entry):
+        return str(getattr(entry, "key", getattr(entry, "idx", entry)))
+
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        out.setdefault(key(path[0]), {})["/".join(key(p) for p in path[1:])] = tuple(leaf.shape)
+    return out
+
+
 def check_checkpoint_fits(path: str, state: dict, model: str) -> None:
     """ArchitectureMismatchError unless the training state saved at ``path`` has
     ``state``'s parameter shapes, read from the checkpoint's metadata before any
     restore starts (a restore that fails half-way leaves reads pending)."""
     with ocp.StandardCheckpointer() as ckptr:
         stored = ckptr.metadata(os.path.abspath(path)).item_metadata
-    want = {name: {k: tuple(v.shape) for k, v in arrays.items()} for name, arrays in state["params"].items()}
-    got = {name: {k: tuple(v.shape) for k, v in arrays.items()} for name, arrays in stored["params"].items()}
+    want, got = _layer_shapes(state["params"]), _layer_shapes(stored["params"])
     if got != want:
         diff = next(f"{n}: {got.get(n)} != {want.get(n)}" for n in sorted({*got, *want}) if got.get(n) != want.get(n))
         raise ArchitectureMismatchError(f"{path}: its checkpoint does not fit {model} ({diff})")
@@ -156,9 +185,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     check_config(config)
     resumed = wd.claim(workdir, config.to_dict())
     definition = get_model_def(config.model)
-    spec = dataclasses.replace(
-        definition.spec, mean=dataset_mean_bgr(config.data_seed), class_names=shapes.CLASSES
-    )
+    spec = training_spec(definition, config.data_seed)
     steps_per_epoch = config.images_per_epoch // config.batch_size
     total_steps = config.epochs * steps_per_epoch
     tx = optimizer(config, definition, total_steps)

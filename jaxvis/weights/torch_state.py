@@ -1,5 +1,6 @@
 """torchvision state dicts: ``.pth``/``.pt`` (read by ``torch_pickle``,
-without PyTorch), ``.safetensors`` or ``.npz``."""
+without PyTorch), ``.safetensors`` or ``.npz``; and ``.onnx``, the one ONNX
+layout jaxvis reads: an export of a DINOv2 backbone (``onnx_initializers``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _read_pth(path: str) -> dict[str, np.ndarray]:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """{key: float32 array} from .pth/.pt, .safetensors or .npz."""
+    """{key: float32 array} from .pth/.pt, .safetensors, .npz or .onnx (a DINOv2 backbone's export)."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext in (".pth", ".pt"):
@@ -38,6 +39,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             state = load_file(path)
         except (SafetensorError, OSError, ValueError) as e:
             raise WeightsFileError(f"{path}: not a readable .safetensors file: {e}") from None
+    elif ext == ".onnx":
+        from jaxvis.weights.onnx_initializers import read_dinov2_onnx
+
+        state = read_dinov2_onnx(path)[0]
     elif ext == ".npz":
         try:
             with np.load(path) as f:
@@ -45,7 +50,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             raise WeightsFileError(f"{path}: not a readable .npz file: {e}") from None
     else:
-        raise WeightsFileError(f"{path}: unknown state-dict format {ext!r}; use .pth, .pt, .safetensors or .npz")
+        raise WeightsFileError(f"{path}: unknown state-dict format {ext!r}; use .pth, .pt, .safetensors, .npz "
+                               "(or .onnx for a DINOv2 backbone)")
     # DataParallel checkpoints prefix every key with "module.".
     return {k.removeprefix("module."): np.asarray(v, np.float32) for k, v in state.items()}
 

@@ -11,6 +11,7 @@ what CI checks.
 """
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -126,23 +127,45 @@ def webcam_video(net, tmp_path_factory):
     return path, sent[keep]
 
 
-@pytest.fixture(scope="module")
-def live_url(net):
-    """The live server on 127.0.0.1, a free port, in a background thread."""
+@contextlib.contextmanager
+def serving(app, name: str = "jaxvis-live-test"):
+    """The live server of ``app`` on 127.0.0.1, a free port, in a background thread; yields its URL."""
     sock = listening_socket("127.0.0.1", 0)  # as `jaxvis live` binds, on a free port
     port = sock.getsockname()[1]
-    server = uvicorn.Server(server_config(make_app(net), "127.0.0.1", port))  # as `jaxvis live` serves it
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="jaxvis-live-test", daemon=True)
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))  # as `jaxvis live` serves it
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         assert thread.is_alive(), "the live server's thread ended before it started serving"
         assert time.monotonic() < deadline, "the live server did not start within 60 s"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def headless_chromium(profile, *flags):
+    """Debian's headless Chromium with the flags every browser test uses (and ``flags``), browser console
+    logs kept; Selenium is given the driver, so it never looks for or downloads one."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=1400,900", *flags):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def live_url(net):
+    """The live server on 127.0.0.1, a free port, in a background thread."""
+    with serving(make_app(net)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -156,18 +179,10 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def browser(chromium, webcam_video, tmp_path_factory):
-    """Headless Chromium whose webcam plays ``webcam_video``; Selenium is
-    given the driver, so it never looks for or downloads one."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 f"--use-file-for-fake-video-capture={webcam_video[0]}",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", "--window-size=1400,900"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    """Headless Chromium whose webcam plays ``webcam_video``."""
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), "--use-fake-device-for-media-stream",
+                               "--use-fake-ui-for-media-stream",
+                               f"--use-file-for-fake-video-capture={webcam_video[0]}")
     try:
         yield driver
     finally:
@@ -225,14 +240,14 @@ def press(driver, key: str) -> None:
 
 def click_tile(driver, unit: int) -> None:
     """Click the middle of ``unit``'s tile, located from the page's grid
-    (``state.grid``: columns and cell size in canvas pixels, 1 px gaps and border)."""
+    (``state.grid``: columns, tile width ``cell`` and height in canvas pixels, 1 px gaps and border)."""
     grid = driver.execute_script("return state.grid")
     tiles = driver.find_element(By.ID, "tiles")
     size = driver.execute_script("const c = arguments[0], r = c.getBoundingClientRect();"
                                  "return {w: c.width, h: c.height, cw: r.width, ch: r.height};", tiles)
     row, col = divmod(unit, grid["cols"])
     x = (1 + col * (grid["cell"] + 1) + grid["cell"] / 2) * size["cw"] / size["w"]
-    y = (1 + row * (grid["cell"] + 1) + grid["cell"] / 2) * size["ch"] / size["h"]
+    y = (1 + row * (grid["height"] + 1) + grid["height"] / 2) * size["ch"] / size["h"]
     ActionChains(driver).move_to_element_with_offset(tiles, round(x - size["cw"] / 2),
                                                      round(y - size["ch"] / 2)).click().perform()
 

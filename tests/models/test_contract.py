@@ -24,9 +24,10 @@ def _apply(params, x):
 
 
 def test_zoo_models_declare_their_roles():
+    backbones = {"timm_vit_small_patch14_reg4_dinov2", "dinov2_vits14"}  # DINOv2: features, no classifier
     for name in jaxvis.model_names():
         d = jaxvis.get_model_def(name)
-        assert d.class_layer in d.layer_names, name
+        assert d.class_layer in d.layer_names if name not in backbones else d.class_layer is None, name
         assert d.prob_layer is None or d.prob_layer in d.layer_names, name
     assert jaxvis.get_model_def("caffenet").prob_layer == "prob"
     assert jaxvis.get_model_def("torchvision_resnet50").prob_layer is None  # no softmax blob there

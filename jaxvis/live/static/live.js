@@ -47,14 +47,25 @@ function drawImage(canvas, array) {
 
 function layerInfo(name) { return state.info.layers.find((l) => l.name === name); }
 
-// The layer's channels [C, h, w] tiled row-major with a 1 px gap; the selected one outlined.
+// A token blob's prefix tokens (class token, registers): p cells under each channel's patch map, in rows of
+// the grid's width w, after a 1 px gap. They have a scale of their own (the server's prefix_strip), so they
+// are drawn in blue, the patch map in grey.
+function stripRows(frame, w) { return frame.prefix ? Math.ceil(frame.prefix.shape[1] / w) : 0; }
+function stripColor(v) { return [Math.round(0.55 * v), Math.round(0.75 * v), v]; }
+
+// The layer's channels [C, h, w] tiled row-major with a 1 px gap; the selected one outlined. A token blob's
+// tile is its patch map with its prefix strip below.
 function drawTiles() {
   const tiles = state.frame && state.frame.tiles;
   if (!tiles || state.frame.layer !== state.sel.layer) return;
   const [c, h, w] = tiles.shape;
+  const prefix = state.frame.prefix, p = prefix ? prefix.shape[1] : 0;
   const cols = Math.ceil(Math.sqrt(c)), rows = Math.ceil(c / cols);
-  const cell = Math.max(h, 3);  // fc units (1x1) drawn as 3x3 cells
-  const W = cols * (cell + 1) + 1, H = rows * (cell + 1) + 1;
+  const tokens = !!layerInfo(state.sel.layer).tokens;
+  const cell = Math.max(tokens ? w : h, 3);  // fc units (1x1) drawn as 3x3 cells; conv maps as squares
+  const mapH = tokens ? Math.max(h, 3) : cell, unitH = Math.max(1, Math.floor(mapH / h));
+  const stripH = stripRows(state.frame, w) * unitH, height = mapH + (p ? 1 + stripH : 0);
+  const W = cols * (cell + 1) + 1, H = rows * (height + 1) + 1;
   const canvas = $("tiles");
   canvas.width = W; canvas.height = H;
   const scale = Math.max(1, Math.floor(Math.min(560 / W, 560 / H)));
@@ -64,27 +75,47 @@ function drawTiles() {
   const img = ctx.createImageData(W, H);
   img.data.fill(40);
   for (let k = 0; k < c; k++) {
-    const r0 = 1 + Math.floor(k / cols) * (cell + 1), c0 = 1 + (k % cols) * (cell + 1);
-    for (let y = 0; y < cell; y++) for (let x = 0; x < cell; x++) {
-      const v = tiles.data[k * h * w + Math.floor(y * h / cell) * w + Math.floor(x * w / cell)];
-      const p = 4 * ((r0 + y) * W + c0 + x);
-      img.data[p] = img.data[p + 1] = img.data[p + 2] = v;
+    const r0 = 1 + Math.floor(k / cols) * (height + 1), c0 = 1 + (k % cols) * (cell + 1);
+    for (let y = 0; y < mapH; y++) for (let x = 0; x < cell; x++) {
+      const v = tiles.data[k * h * w + Math.floor(y * h / mapH) * w + Math.floor(x * w / cell)];
+      const i = 4 * ((r0 + y) * W + c0 + x);
+      img.data[i] = img.data[i + 1] = img.data[i + 2] = v;
+    }
+    for (let y = 0; y < stripH; y++) for (let x = 0; x < cell; x++) {
+      const t = Math.floor(y / unitH) * w + Math.floor(x * w / cell);
+      if (t >= p) continue;
+      const i = 4 * ((r0 + mapH + 1 + y) * W + c0 + x);
+      [img.data[i], img.data[i + 1], img.data[i + 2]] = stripColor(prefix.data[k * p + t]);
     }
   }
   for (let i = 3; i < img.data.length; i += 4) img.data[i] = 255;
   ctx.putImageData(img, 0, 0);
   const u = state.sel.unit;
   ctx.strokeStyle = "#ff3"; ctx.lineWidth = 1;
-  ctx.strokeRect((u % cols) * (cell + 1) + 0.5, Math.floor(u / cols) * (cell + 1) + 0.5, cell + 1, cell + 1);
-  state.grid = {cols, rows, cell, scale, count: c};
+  ctx.strokeRect((u % cols) * (cell + 1) + 0.5, Math.floor(u / cols) * (height + 1) + 0.5, cell + 1, height + 1);
+  state.grid = {cols, rows, cell, height, scale, count: c};
 }
 
-// The channel under the mouse and its maximum in the current frame.
+// The channel under the mouse, its maximum in the current frame and, in a token blob, its prefix tokens.
 function drawHover() {
   const k = state.hover, f = state.frame;
   const shown = k !== null && f && f.layer === state.sel.layer && k < f.maxima.length;
-  $("hover").textContent = shown ? `channel ${k}, max ${f.maxima[k].toPrecision(4)}` : "";
+  const prefix = shown && f.prefix_values ? `, prefix ${f.prefix_values[k].map((v) => v.toPrecision(3)).join(" ")}` : "";
+  $("hover").textContent = shown ? `channel ${k}, max ${f.maxima[k].toPrecision(4)}` + prefix : "";
 }
+
+// The selected channel [h, w] as an RGB image: grey, and for a token blob its prefix strip below (blue).
+function selectedImage(f, u) {
+  const [, h, w] = f.tiles.shape;
+  const p = f.prefix ? f.prefix.shape[1] : 0, H = h + (p ? 1 + stripRows(f, w) : 0);
+  const data = new Uint8Array(H * w * 3).fill(40);
+  for (let i = 0; i < h * w; i++) data[3 * i] = data[3 * i + 1] = data[3 * i + 2] = f.tiles.data[u * h * w + i];
+  for (let t = 0; t < p; t++) data.set(stripColor(f.prefix.data[u * p + t]), 3 * ((h + 1) * w + t));
+  return {shape: [H, w, 3], data};
+}
+
+// Where the enlarged map shows a token blob's prefix token t: (y, x) in its canvas.
+function stripPlace(h, w, t) { return [h + 1 + Math.floor(t / w), t % w]; }
 
 function drawSelected() {
   const tiles = state.frame && state.frame.tiles;
@@ -93,16 +124,21 @@ function drawSelected() {
     return;
   }
   const [, h, w] = tiles.shape;
-  const u = state.sel.unit;
-  drawImage($("selected"), {shape: [h, w], data: tiles.data.subarray(u * h * w, (u + 1) * h * w)});
-  const at = state.sel.at;
-  if (at) {
-    const ctx = $("selected").getContext("2d");
+  const u = state.sel.unit, f = state.frame;
+  const canvas = $("selected");
+  drawImage(canvas, selectedImage(f, u));
+  canvas.style.height = f.prefix ? "auto" : "";  // the strip makes it taller than wide: keep the aspect ratio
+  const at = state.sel.at, token = state.sel.token;
+  const mark = at || (token !== null && token !== undefined && f.prefix ? stripPlace(h, w, token) : null);
+  if (mark) {
+    const ctx = canvas.getContext("2d");
     ctx.fillStyle = "rgba(255, 60, 60, 0.8)";
-    ctx.fillRect(at[1], at[0], 1, 1);
+    ctx.fillRect(mark[1], mark[0], 1, 1);
   }
-  $("unit-name").textContent = `${state.sel.layer} #${u}` + (at ? ` at (${at[0]}, ${at[1]})` : "") +
-    (state.frame.maxima ? `  max ${state.frame.maxima[u].toPrecision(4)}` : "");
+  const tokenText = token !== null && token !== undefined
+    ? ` prefix token ${token}` + (f.prefix_values ? ` = ${f.prefix_values[u][token].toPrecision(4)}` : "") : "";
+  $("unit-name").textContent = `${state.sel.layer} #${u}` + (at ? ` at (${at[0]}, ${at[1]})` : "") + tokenText +
+    (f.maxima ? `  max ${f.maxima[u].toPrecision(4)}` : "");
 }
 
 function drawPredictions(predictions) {
@@ -134,6 +170,7 @@ function onFrame(f) {
   state.inFlight = false;
   state.received.push(performance.now());
   f.tiles = unpack(f.tiles);
+  if (f.prefix) f.prefix = unpack(f.prefix);
   state.frame = f;
   drawImage($("input"), unpack(f.input));
   $("input-name").textContent = f.index === null && state.sentName ? state.sentName : f.name;
@@ -148,7 +185,7 @@ function onFrame(f) {
 }
 
 function onSelection(s) {
-  state.sel = {layer: s.layer, unit: s.unit, at: s.at, mode: s.mode, rendering: s.rendering};
+  state.sel = {layer: s.layer, unit: s.unit, at: s.at, token: s.token, mode: s.mode, rendering: s.rendering};
   if (state.optimizing && (state.optimizing.layer !== s.layer || state.optimizing.unit !== s.unit)) {
     state.optimizing = null;  // another unit's image: the server stopped that run
     $("optimizing-image").style.display = "none";
@@ -207,7 +244,8 @@ function onInfo(info) {
   fillSelect($("layer"), info.layers.map((l) => l.name));
   fillSelect($("mode"), info.modes);
   fillSelect($("rendering"), info.renderings);
-  state.sel = {layer: info.default_layer, unit: 0, at: null, mode: info.modes[0], rendering: info.renderings[0]};
+  state.sel = {layer: info.default_layer, unit: 0, at: null, token: null, mode: info.modes[0],
+               rendering: info.renderings[0]};
   const wanted = {};
   for (const key of ["layer", "mode", "rendering"]) if (params.has(key)) wanted[key] = params.get(key);
   if (params.has("unit")) wanted.unit = parseInt(params.get("unit"), 10);
@@ -301,7 +339,7 @@ $("mode").addEventListener("change", (e) => { e.target.blur(); select({mode: e.t
 $("rendering").addEventListener("change", (e) => { e.target.blur(); select({rendering: e.target.value}); });
 $("next").addEventListener("click", () => step(1));
 $("freeze").addEventListener("click", toggleFreeze);
-$("whole").addEventListener("click", () => select({at: null}));
+$("whole").addEventListener("click", () => select({at: null, token: null}));
 $("optimize").addEventListener("click", () => send({type: "optimize"}));
 $("help-button").addEventListener("click", () => { $("help").hidden = !$("help").hidden; });
 
@@ -318,7 +356,7 @@ function tileAt(event) {
   if (!g || !canvas.clientWidth || !canvas.clientHeight) return null;
   const x = Math.floor(event.offsetX * canvas.width / canvas.clientWidth);
   const y = Math.floor(event.offsetY * canvas.height / canvas.clientHeight);
-  const col = Math.floor((x - 1) / (g.cell + 1)), row = Math.floor((y - 1) / (g.cell + 1));
+  const col = Math.floor((x - 1) / (g.cell + 1)), row = Math.floor((y - 1) / (g.height + 1));
   const k = row * g.cols + col;
   return col >= 0 && col < g.cols && row >= 0 && k < g.count ? k : null;
 }
@@ -328,8 +366,18 @@ $("tiles").addEventListener("mousemove", (e) => { state.hover = tileAt(e); drawH
 $("tiles").addEventListener("mouseleave", () => { state.hover = null; drawHover(); });
 $("selected").addEventListener("click", (e) => {
   const layer = layerInfo(state.sel.layer);
-  if (!layer.spatial) return;
   const canvas = e.currentTarget;
+  if (layer.tokens) {  // a patch (y, x) of the grid, or a prefix token of the strip below it
+    if (!state.frame || state.frame.layer !== state.sel.layer) return;  // the canvas still shows another layer
+    const [h, w] = layer.tokens.grid;
+    const y = Math.floor(e.offsetY * canvas.height / canvas.clientHeight);
+    const x = Math.min(Math.floor(e.offsetX * canvas.width / canvas.clientWidth), w - 1);
+    const t = (y - h - 1) * w + x;
+    if (y < h) select({at: [y, x]});
+    else if (y > h && t < layer.tokens.prefix) select({token: t});
+    return;
+  }
+  if (!layer.spatial) return;
   const y = Math.floor(e.offsetY * layer.shape[0] / canvas.clientHeight);
   const x = Math.floor(e.offsetX * layer.shape[1] / canvas.clientWidth);
   select({at: [Math.min(y, layer.shape[0] - 1), Math.min(x, layer.shape[1] - 1)]});
@@ -358,7 +406,7 @@ document.addEventListener("keydown", (e) => {
     o: () => select({layer: cycle(names, state.sel.layer, 1)}),
     b: () => select({mode: cycle(state.info.modes, state.sel.mode, 1)}),
     m: () => select({rendering: cycle(state.info.renderings, state.sel.rendering, 1)}),
-    c: () => select({at: null}),
+    c: () => select({at: null, token: null}),
     f: toggleFreeze,
     e: () => step(1), w: () => step(-1),
     v: () => send({type: "optimize"}),

@@ -152,7 +152,7 @@ def traced_blobs(captured, params, x, *, top: str | None = None, kinds: dict | N
     {name: array}``; ``top``: a name-stack prefix to drop (Flax linen's top
     module); ``kinds``: filled with "relu" for the ReLU blobs (and "output"
     for names it lacks); ``per_example``: x is one example, not a batch, so
-    the blobs are [H, W, C] maps (or [C, H, W]) and [C] vectors, for an
+    the blobs are [H, W, C] maps (or [C, H, W]), [N, D] tokens and [C] vectors, for an
     adapter that vmaps the result over the batch (Equinox); ``recorded``:
     ``captured`` records its calls with ``recorded_calls``, whose scopes
     alone name the ReLUs, and returns them in the order they returned (that
@@ -174,10 +174,10 @@ def traced_blobs(captured, params, x, *, top: str | None = None, kinds: dict | N
     # The same program with the blobs as its outputs, evaluated as it is.
     program = jex_core.ClosedJaxpr(closed.jaxpr.replace(outvars=[var for _, var in order]), closed.consts)
     values = jex_core.jaxpr_as_fun(program)(*jax.tree.leaves((params, x)))
-    if per_example:
-        return {name: value for (name, _), value in zip(order, values) if np.ndim(value) in (1, 3)}
+    if per_example:  # vectors [C], tokens [N, D], maps [H, W, C]
+        return {name: value for (name, _), value in zip(order, values) if np.ndim(value) in (1, 2, 3)}
     return {name: value for (name, _), value in zip(order, values)
-            if np.ndim(value) in (2, 4) and np.shape(value)[0] == x.shape[0]}
+            if np.ndim(value) in (2, 3, 4) and np.shape(value)[0] == x.shape[0]}
 
 
 # --- Recorded calls: the submodule outputs of a framework with no interceptor of its own (NNX, Equinox) ---------
