@@ -114,3 +114,36 @@ def test_batches_split_across_cpu_devices_train_the_one_device_weights(tmp_path,
     for layer in one:
         for k in one[layer]:
             assert rel_err(split[layer][k], one[layer][k]) < 1e-4, f"{layer}/{k}"
+
+
+def test_vit_trains_through_the_trainer_and_resumes(tmp_path, monkeypatch):
+    """demo_vit (a FunctionDef) trains through the same trainer: its own
+    initialisation, its declared spec, its list of blocks checkpointed; a run
+    killed after its first step resumes, and the model directory loads back."""
+    import jaxvis
+    from jaxvis.models import demo_vit
+
+    config = tiny_config(model="demo_vit", seed=2, data_seed=3000, batch_size=8, images_per_epoch=8, epochs=2,
+                         eval_images=8, warmup_steps=0, export_epochs=(1,), log_every=1, weight_decay=0.05)
+    real = shapes.make_batch
+    def dying(seed, start, count, *a, **k):
+        if seed == config.data_seed and start >= config.batch_size:
+            raise KeyboardInterrupt
+        return real(seed, start, count, *a, **k)
+    monkeypatch.setattr(shapes, "make_batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_and_evaluate(config, str(tmp_path / "v"))
+    monkeypatch.setattr(shapes, "make_batch", real)
+    assert (tmp_path / "v" / "checkpoints" / "1").is_dir()
+    info = trainer.train_and_evaluate(config, str(tmp_path / "v"))  # resumes at step 1
+    assert info["steps"] == 2
+    net = jaxvis.load_model(str(tmp_path / "v" / "model"))
+    assert net.name == "demo_vit" and net.spec.channel_order == "RGB" and net.spec.class_names == shapes.CLASSES
+    np.testing.assert_allclose(net.spec.mean, demo_vit.MEAN_RGB, rtol=1e-6)  # the declared spec, not the CNNs' mean
+    assert net.spec.std == demo_vit.STD_RGB
+    initial = np.asarray(net.definition.init(config.seed)["blocks"][0]["fc1"]["kernel"])
+    assert 0 < np.abs(net.params["blocks"][0]["fc1"]["kernel"] - initial).max() < 1e-2  # two small AdamW steps
+    # the ViT's nested checkpoint is compared by path against another architecture's shapes
+    with pytest.raises(ArchitectureMismatchError, match="does not fit demo_vit"):
+        trainer.check_checkpoint_fits(str(tmp_path / "v" / "checkpoints" / "1" / "state"),
+                                      {"params": {"conv1": {"kernel": np.zeros((1,))}}}, "demo_vit")
