@@ -142,7 +142,7 @@ def _units(net, layer, channel, at, batch, token=None):
     one = given[0] if len(shape) == 1 else given.T  # one (y, x) is named as such in errors
     check_locations(net, layer, *one)
     if info.tokens is not None:
-        index = info.tokens.prefix + given[:, 0] * info.tokens.grid[1] + given[:, 1]
+        index = info.tokens.index(given[:, 0], given[:, 1])
         return channel, np.stack([index, np.zeros_like(index)], axis=-1)
     return channel, given
 

@@ -40,6 +40,7 @@ from jaxvis import files
 from jaxvis import workdir as wd
 from jaxvis.analysis import sources, topk
 from jaxvis.analysis.sources import GeneratedImages
+from jaxvis.backward.projection import project
 from jaxvis.data import shapes
 from jaxvis.jobs import chunked, hosts, topk_gallery
 from jaxvis.errors import ConfigError
@@ -201,7 +202,7 @@ def _check_projections(net, layers, mode: str) -> None:
         if net.layer(layer).tokens is not None and mode != "backprop":
             grey = net.preprocess(np.full((1, *net.definition.input_shape[:2], 3), 128, np.uint8))
             try:
-                topk.project(net, grey, layer, 0, mode=mode)
+                project(net, grey, layer, 0, mode=mode)
             except ConfigError as e:
                 raise ConfigError(f"config.mode: {mode!r} projections of {net.name} layer {layer!r} do not exist "
                                   f"({e}); use --config.mode=backprop") from None

@@ -36,7 +36,6 @@ import functools
 from jaxvis.data import shapes
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.models import vit
-from jaxvis.models.tokens import TokenLayout
 
 NAME = "demo_vit"
 PATCH = 8
@@ -77,14 +76,9 @@ def definition():
     """The zoo's ``demo_vit``: ``vit.ViTBlobs(CONFIG)`` with the demo world's
     preprocessing and class names, class logits at ``head``, the token layout
     of a class token and the 8x8 grid (trained weights do not ship yet: ``SHIPPED``)."""
-    from jaxvis.models.function_def import FunctionDef
-    from jaxvis.models.vit_zoo import blob_kinds, blob_params, pixel_lr_scale
+    from jaxvis.models.vit_zoo import vit_definition
 
-    return FunctionDef(
-        NAME, vit.ViTBlobs(CONFIG), SPEC, vit.param_shapes(CONFIG),
-        f"jaxvis demo vision transformer, 64x64, RGB mean/std, patch {PATCH}, width {CONFIG.dim}, "
-        f"{CONFIG.depth} blocks of {CONFIG.heads} heads, trained on the demo world",
-        class_layer=CONFIG.blob("head"), ascent_lr_scale=pixel_lr_scale(SPEC), kinds=blob_kinds(CONFIG),
-        blob_params=blob_params(CONFIG), source=NAME, init=functools.partial(vit.init_params, CONFIG),
-        from_state_dict=lambda state, source: vit.from_timm(CONFIG, state, source), weight_format="timm",
-        tokens=TokenLayout(CONFIG.prefix, CONFIG.grid(SPEC.input_size)), shipped=SHIPPED)
+    return vit_definition(NAME, CONFIG, SPEC, "timm",
+                          f"jaxvis demo vision transformer, 64x64, RGB mean/std, patch {PATCH}, width {CONFIG.dim}, "
+                          f"{CONFIG.depth} blocks of {CONFIG.heads} heads, trained on the demo world",
+                          shipped=SHIPPED)

@@ -50,8 +50,8 @@ class TokenLayout:
         """N: prefix plus patch tokens."""
         return self.prefix + self.grid[0] * self.grid[1]
 
-    def index(self, y: int, x: int) -> int:
-        """The token of patch (y, x)."""
+    def index(self, y, x):
+        """The token of patch (y, x) (ints, or arrays of them)."""
         return self.prefix + y * self.grid[1] + x
 
 

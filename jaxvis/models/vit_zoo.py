@@ -92,21 +92,30 @@ def pixel_lr_scale(spec: PreprocessSpec) -> float:
     return float((spec.scale / float(sum(spec.std) / 3)) ** 2)
 
 
-def definition_of(name: str):
-    """The FunctionDef of zoo transformer ``name`` (a key of VARIANTS)."""
-    from jaxvis.data.imagenet import imagenet_class_names
+def vit_definition(name: str, cfg: vit.ViTConfig, spec: PreprocessSpec, layout: str, description: str,
+                   shipped: bool = False):
+    """The FunctionDef of a transformer of ``cfg`` (the zoo's and ``demo_vit``'s):
+    ``vit.ViTBlobs``, class logits at ``head`` when it has one, the token layout
+    of its prefix and grid at ``spec``'s input, weights random or from a state
+    dict in ``layout`` ("timm" or "hf")."""
     from jaxvis.models.function_def import FunctionDef
 
-    cfg, spec, layout, description = VARIANTS[name]
-    if cfg.classes:
-        spec = dataclasses.replace(spec, class_names=imagenet_class_names())
-    grid = cfg.grid(spec.input_size)
     return FunctionDef(
         name, vit.ViTBlobs(cfg), spec, vit.param_shapes(cfg), description,
         class_layer=cfg.blob("head") if cfg.classes else None, kinds=blob_kinds(cfg), blob_params=blob_params(cfg),
         ascent_lr_scale=pixel_lr_scale(spec), source=name, init=functools.partial(vit.init_params, cfg),
-        from_state_dict=_from_state_dict(cfg, layout),
-        weight_format=layout, tokens=TokenLayout(cfg.prefix, grid))
+        from_state_dict=_from_state_dict(cfg, layout), weight_format=layout,
+        tokens=TokenLayout(cfg.prefix, cfg.grid(spec.input_size)), shipped=shipped)
+
+
+def definition_of(name: str):
+    """The FunctionDef of zoo transformer ``name`` (a key of VARIANTS)."""
+    from jaxvis.data.imagenet import imagenet_class_names
+
+    cfg, spec, layout, description = VARIANTS[name]
+    if cfg.classes:
+        spec = dataclasses.replace(spec, class_names=imagenet_class_names())
+    return vit_definition(name, cfg, spec, layout, description)
 
 
 DEFINITIONS = {name: functools.cache(functools.partial(definition_of, name)) for name in VARIANTS}

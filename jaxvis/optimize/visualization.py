@@ -181,8 +181,9 @@ def run_layer(net, layer: str, channels, ys, xs, keys, settings: dict, max_steps
                                           np.where(real, grp, -1 - np.arange(size)).astype(np.int32), red))
         per_element, shared = sharding.place(per_element, shared, mesh)
     (x0, units, theta, corner, objective), (params, lower, upper) = per_element, shared
+    info = net.layer(layer)
     out = ascend(net.forward, params, x0, units, theta, lower, upper, layer=layer,
-                 spatial=net.layer(layer).spatial, tokens=net.layer(layer).tokens, max_steps=max_steps, radius=radius,
+                 spatial=info.spatial, tokens=info.tokens, max_steps=max_steps, radius=radius,
                  crop=plan, crop_corner=corner, observe=observe, objective=O.PerElement(*objective),
                  new=new, v0=v0, space=space)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], out)

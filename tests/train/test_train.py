@@ -20,6 +20,22 @@ def tiny_config(**overrides):
     return c
 
 
+def killed_at(monkeypatch, config, image: int, workdir: str) -> None:
+    """Runs ``config`` in ``workdir`` until it asks for training image ``image``, where it is killed
+    (a KeyboardInterrupt); the data is real again afterwards."""
+    real = shapes.make_batch
+
+    def dying(seed, start, count, *a, **k):
+        if seed == config.data_seed and start >= image:
+            raise KeyboardInterrupt
+        return real(seed, start, count, *a, **k)
+
+    monkeypatch.setattr(shapes, "make_batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_and_evaluate(config, workdir)
+    monkeypatch.setattr(shapes, "make_batch", real)
+
+
 def _params(path):
     return checkpoint.load(path)[1]
 
@@ -49,15 +65,7 @@ def test_tiny_run_learns_writes_and_resumes(tmp_path, monkeypatch):
     assert loss(trained) < loss(initial) - 0.02
 
     # Kill a second run during epoch 2, then re-run the same command.
-    real = shapes.make_batch
-    def dying(seed, start, count, *a, **k):
-        if seed == config.data_seed and start >= 6 * config.batch_size:
-            raise KeyboardInterrupt
-        return real(seed, start, count, *a, **k)
-    monkeypatch.setattr(shapes, "make_batch", dying)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train_and_evaluate(config, str(tmp_path / "b"))
-    monkeypatch.setattr(shapes, "make_batch", real)
+    killed_at(monkeypatch, config, 6 * config.batch_size, str(tmp_path / "b"))
     assert not (tmp_path / "b" / "model").exists()
     resumed = trainer.train_and_evaluate(config, str(tmp_path / "b"))
     assert resumed["steps"] == 12
@@ -125,15 +133,7 @@ def test_vit_trains_through_the_trainer_and_resumes(tmp_path, monkeypatch):
 
     config = tiny_config(model="demo_vit", seed=2, data_seed=3000, batch_size=8, images_per_epoch=8, epochs=2,
                          eval_images=8, warmup_steps=0, export_epochs=(1,), log_every=1, weight_decay=0.05)
-    real = shapes.make_batch
-    def dying(seed, start, count, *a, **k):
-        if seed == config.data_seed and start >= config.batch_size:
-            raise KeyboardInterrupt
-        return real(seed, start, count, *a, **k)
-    monkeypatch.setattr(shapes, "make_batch", dying)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train_and_evaluate(config, str(tmp_path / "v"))
-    monkeypatch.setattr(shapes, "make_batch", real)
+    killed_at(monkeypatch, config, config.batch_size, str(tmp_path / "v"))
     assert (tmp_path / "v" / "checkpoints" / "1").is_dir()
     info = trainer.train_and_evaluate(config, str(tmp_path / "v"))  # resumes at step 1
     assert info["steps"] == 2
