@@ -5,8 +5,13 @@ an input size other than the one it was trained at.
 
 The network (``ViTConfig`` fixes its shape):
 
+* with ``stem`` (jaxvis's own; no reference has it): a convolutional stem,
+  "early convolutions" (Xiao et al. 2021): one 3x3 convolution of stride 2
+  (padding 1) per entry, to that many channels, each followed by ReLU;
 * a ``patch`` x ``patch`` convolution of stride ``patch`` (no padding) to
-  ``dim`` channels: a grid of ``h x w`` patch tokens, row-major;
+  ``dim`` channels (after a stem, ``patch / 2**len(stem)`` wide, on the
+  stem's output, so that a token still covers ``patch`` x ``patch``
+  pixels): a grid of ``h x w`` patch tokens, row-major;
 * the prefix tokens in front: the class token (when ``cls``), then
   ``registers`` register tokens;
 * the learned position embedding: ``pos_prefix`` entries for the first
@@ -21,7 +26,8 @@ The network (``ViTConfig`` fixes its shape):
 * a final LayerNorm; with ``classes`` > 0 a linear head on the class token.
 
 Blob names follow the reference's module names: the output of a module is
-the blob of that name. ``naming="timm"``: ``pos_drop`` (the tokens entering
+the blob of that name. ``naming="timm"``: ``stem.N`` (a stem's ReLU outputs,
+maps ``[B, H, W, C]``), ``pos_drop`` (the tokens entering
 block 0), ``blocks.N.mlp.act`` (GELU, ``[B, N, mlp_dim]``), ``blocks.N``,
 ``norm``, ``head`` (logits). ``naming="hf"``: ``embeddings``,
 ``encoder.layer.N.mlp.activation`` (transformers 4's module name and exported
@@ -32,7 +38,8 @@ Every blob but the head's is ``[B, prefix + h*w, C]``: tokens
 
 Parameters are one pytree (``init_params`` makes random ones; ``from_timm``
 and ``from_hf_dinov2`` read the references' state dicts): ``patch_embed``
-{kernel [p, p, 3, D], bias}, ``cls_token`` [1, D], ``reg_token`` [R, D],
+{kernel [p, p, 3, D], bias} (after a stem ``[p / 2**len(stem), ...,
+stem[-1], D]``), ``stem``: a list of {kernel [3, 3, C_in, C_out], bias}, ``cls_token`` [1, D], ``reg_token`` [R, D],
 ``pos_embed`` [pos_prefix + gh*gw, D], ``blocks``: a list of {norm1, qkv
 {kernel [D, 3D], bias}, proj, norm2, fc1, fc2, and ls1, ls2 with layer scales},
 ``norm``, ``head``.
@@ -71,6 +78,7 @@ class ViTConfig:
     classes: int = 0
     resample: str = "bicubic_antialias"
     naming: str = "timm"
+    stem: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.dim % self.heads:
@@ -79,6 +87,9 @@ class ViTConfig:
             raise ModelDefinitionError(f"ViT: resample must be one of {RESAMPLING}, got {self.resample!r}")
         if self.naming not in NAMINGS:
             raise ModelDefinitionError(f"ViT: naming must be one of {NAMINGS}, got {self.naming!r}")
+        if self.stem and (self.patch % 2 ** len(self.stem) or self.naming != "timm"):
+            raise ModelDefinitionError(f"ViT: a stem of {len(self.stem)} stride-2 convolutions needs a patch "
+                                       f"divisible by {2 ** len(self.stem)} (got {self.patch}) and timm naming")
         if not 0 <= self.pos_prefix <= self.prefix:
             raise ModelDefinitionError(f"ViT: pos_prefix {self.pos_prefix} must lie in 0..{self.prefix} "
                                        "(the prefix tokens)")
@@ -88,14 +99,19 @@ class ViTConfig:
         """Prefix tokens: the class token and the registers."""
         return int(self.cls) + self.registers
 
+    @property
+    def embed_patch(self) -> int:
+        """The patch embedding's kernel and stride: ``patch`` on the pixels, less after a stem."""
+        return self.patch // 2 ** len(self.stem)
+
     def grid(self, input_size: tuple[int, int]) -> tuple[int, int]:
         """The patch grid (h, w) of an input of ``input_size`` (H, W)."""
         return input_size[0] // self.patch, input_size[1] // self.patch
 
     def blob(self, kind: str, i: int | None = None) -> str:
-        """The blob name of ``kind`` ("embed", "act", "block", "norm", "head") in this naming."""
+        """The blob name of ``kind`` ("stem", "embed", "act", "block", "norm", "head") in this naming."""
         timm = self.naming == "timm"
-        names = {"embed": "pos_drop" if timm else "embeddings",
+        names = {"stem": f"stem.{i}","embed": "pos_drop" if timm else "embeddings",
                  "act": f"blocks.{i}.mlp.act" if timm else f"encoder.layer.{i}.mlp.activation",
                  "block": f"blocks.{i}" if timm else f"encoder.layer.{i}",
                  "norm": "norm" if timm else "layernorm", "head": "head"}
@@ -179,14 +195,21 @@ def _attention(cfg: ViTConfig, p: dict, x: jax.Array) -> jax.Array:
     return _dense(p["proj"], out.reshape(b, n, d))
 
 
-def embed(cfg: ViTConfig, params: dict, x: jax.Array) -> jax.Array:
-    """x [B, H, W, 3] -> the tokens entering block 0, [B, prefix + h*w, D]."""
-    pe = params["patch_embed"]
-    p = cfg.patch
+def _conv(p: dict, x: jax.Array, stride: int, padding) -> jax.Array:
+    return lax.conv_general_dilated(x, p["kernel"], (stride, stride), padding,
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC")) + p["bias"]
+
+
+def embed(cfg: ViTConfig, params: dict, x: jax.Array, record: dict | None = None) -> jax.Array:
+    """x [B, H, W, 3] -> the tokens entering block 0, [B, prefix + h*w, D];
+    a stem's outputs go into ``record`` when given."""
     h, w = cfg.grid(x.shape[1:3])
-    x = x[:, :h * p, :w * p]  # a strided convolution without padding drops the remainder
-    patches = lax.conv_general_dilated(x, pe["kernel"], (p, p), "VALID",
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC")) + pe["bias"]
+    x = x[:, :h * cfg.patch, :w * cfg.patch]  # a strided convolution without padding drops the remainder
+    for i, p in enumerate(params.get("stem", ())):
+        x = jax.nn.relu(_conv(p, x, 2, ((1, 1), (1, 1))))
+        if record is not None:
+            record[cfg.blob("stem", i)] = x
+    patches = _conv(params["patch_embed"], x, cfg.embed_patch, "VALID")
     b = x.shape[0]
     parts = []
     if cfg.cls:
@@ -203,7 +226,8 @@ def embed(cfg: ViTConfig, params: dict, x: jax.Array) -> jax.Array:
 def blobs(cfg: ViTConfig, params: dict, x: jax.Array) -> dict[str, jax.Array]:
     """x [B, H, W, 3] (the network's input space) -> {blob: array} in forward order."""
     out = {}
-    x = out[cfg.blob("embed")] = embed(cfg, params, x)
+    x = embed(cfg, params, x, record=out)
+    out[cfg.blob("embed")] = x
     for i, p in enumerate(params["blocks"]):
         y = _attention(cfg, p, _norm(p["norm1"], x, cfg.eps))
         x = x + (y * p["ls1"] if cfg.layer_scale else y)
@@ -232,7 +256,8 @@ class ViTBlobs:
 
 def _tree(cfg: ViTConfig, leaf) -> dict:
     """The parameters' pytree, each leaf ``leaf(role, shape)`` (role: "weight",
-    "bias", "scale" or "layer_scale")."""
+    "bias", "scale", "layer_scale", and with a stem "stem" for its kernels and
+    "embed" for the patch embedding's)."""
     d, m = cfg.dim, cfg.mlp_dim
 
     def dense(n_in, n_out):
@@ -242,8 +267,14 @@ def _tree(cfg: ViTConfig, leaf) -> dict:
         return {"scale": leaf("scale", (d,)), "bias": leaf("bias", (d,))}
 
     gh, gw = cfg.pos_grid
-    params = {"patch_embed": {"kernel": leaf("weight", (cfg.patch, cfg.patch, 3, d)), "bias": leaf("bias", (d,))},
+    widths = (3,) + tuple(cfg.stem)
+    k = cfg.embed_patch
+    params = {"patch_embed": {"kernel": leaf("embed" if cfg.stem else "weight", (k, k, widths[-1], d)),
+                              "bias": leaf("bias", (d,))},
               "pos_embed": leaf("weight", (cfg.pos_prefix + gh * gw, d))}
+    if cfg.stem:
+        params["stem"] = [{"kernel": leaf("stem", (3, 3, a, b)), "bias": leaf("bias", (b,))}
+                          for a, b in zip(widths[:-1], widths[1:])]
     if cfg.cls:
         params["cls_token"] = leaf("weight", (1, d))
     if cfg.registers:
@@ -261,10 +292,16 @@ def _tree(cfg: ViTConfig, leaf) -> dict:
 
 def init_params(cfg: ViTConfig, seed: int = 0) -> dict:
     """Random parameters: truncated-normal weights (std 0.02, cut at 2 std, as
-    timm initialises), zero biases, unit LayerNorm scales, layer scales 1e-5."""
+    timm initialises), zero biases, unit LayerNorm scales, layer scales 1e-5;
+    a stem's kernels He-normal (std sqrt(2 / fan-in), for the ReLU after
+    each) and the patch embedding after it std sqrt(1 / fan-in)."""
     rng = np.random.default_rng(seed)
 
     def leaf(role, shape):
+        if role in ("stem", "embed"):
+            fan_in = int(np.prod(shape[:-1]))
+            return jnp.asarray(rng.normal(0.0, np.sqrt((2.0 if role == "stem" else 1.0) / fan_in), shape),
+                               jnp.float32)
         if role == "weight":
             return jnp.asarray(np.clip(rng.normal(0.0, 0.02, shape), -0.04, 0.04), jnp.float32)
         if role == "layer_scale":
@@ -322,6 +359,10 @@ def from_timm(cfg: ViTConfig, state: dict, source: str) -> dict:
     ``cls_token``, ``reg_token``, ``pos_embed``, ``blocks.N.{norm1, attn.qkv,
     attn.proj, ls1.gamma, norm2, mlp.fc1, mlp.fc2, ls2.gamma}``, ``norm``, ``head``)."""
     what = "timm VisionTransformer"
+    if cfg.stem:
+        raise WeightsFileError(f"{source}: a timm VisionTransformer state dict cannot fill this ViT: it has a "
+                               "convolutional stem, which timm's VisionTransformer does not (use a jaxvis model "
+                               "directory)")
     state = _Recorder(state)
     d, m, p = cfg.dim, cfg.mlp_dim, cfg.patch
     gh, gw = cfg.pos_grid

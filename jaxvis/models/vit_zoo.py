@@ -59,8 +59,10 @@ VARIANTS = {
 
 
 def blob_kinds(cfg: vit.ViTConfig) -> dict[str, str]:
-    """The layer table's kinds: the embedding's tokens, each block and its MLP, the norm, the head."""
-    kinds = {cfg.blob("embed"): "tokens", cfg.blob("norm"): "norm", cfg.blob("head"): "fc"}
+    """The layer table's kinds: a stem's convolutions, the embedding's tokens, each block and its MLP, the
+    norm, the head."""
+    kinds = {cfg.blob("stem", i): "conv" for i in range(len(cfg.stem))}
+    kinds.update({cfg.blob("embed"): "tokens", cfg.blob("norm"): "norm", cfg.blob("head"): "fc"})
     for i in range(cfg.depth):
         kinds[cfg.blob("act", i)] = "mlp"
         kinds[cfg.blob("block", i)] = "block"
@@ -68,12 +70,15 @@ def blob_kinds(cfg: vit.ViTConfig) -> dict[str, str]:
 
 
 def blob_params(cfg: vit.ViTConfig) -> dict[str, int]:
-    """Parameters per blob: the embedding's (patches, tokens, positions), each block's, the norm's, the head's."""
+    """Parameters per blob: a stem convolution's, the embedding's (patches, tokens, positions), each block's,
+    the norm's, the head's."""
     d, m = cfg.dim, cfg.mlp_dim
     gh, gw = cfg.pos_grid
+    widths = (3,) + tuple(cfg.stem)
     block = 2 * 2 * d + 3 * d * d + 3 * d + d * d + d + d * m + m + m * d + d + (2 * d if cfg.layer_scale else 0)
-    counts = {cfg.blob("embed"): cfg.patch * cfg.patch * 3 * d + d + cfg.prefix * d + (cfg.pos_prefix + gh * gw) * d,
-              cfg.blob("norm"): 2 * d}
+    counts = {cfg.blob("stem", i): 9 * widths[i] * widths[i + 1] + widths[i + 1] for i in range(len(cfg.stem))}
+    counts.update({cfg.blob("embed"): cfg.embed_patch ** 2 * widths[-1] * d + d + cfg.prefix * d
+                   + (cfg.pos_prefix + gh * gw) * d, cfg.blob("norm"): 2 * d})
     counts.update({cfg.blob("block", i): block for i in range(cfg.depth)})
     if cfg.classes:
         counts[cfg.blob("head")] = d * cfg.classes + cfg.classes

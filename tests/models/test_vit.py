@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from jaxvis.errors import ModelDefinitionError, WeightsFileError
-from jaxvis.models import vit
+from jaxvis.models import vit, vit_zoo
 from tests.conftest import rel_err
 from tests.reference.torchvision_stub import import_timm, import_transformers_dinov2
 
@@ -236,3 +236,40 @@ def test_init_params_param_shapes_and_the_readers_agree(name):
     hf = jax.tree.structure(hf_reference()[1]) if name == "vit_small_patch14_reg4_dinov2" else None
     if hf is not None:  # the Dinov2 reader's tree is the param_shapes tree of its own config
         assert hf == jax.tree.structure(vit.param_shapes(HF_CFG))
+
+
+def test_a_stem_vit_equals_torch_convolutions_then_timm():
+    """``ViTConfig(stem=...)``: the stem's blobs equal torch's own Conv2d (stride 2, padding 1) + ReLU stack,
+    and every later blob equals timm's VisionTransformer run on the stem's output (``in_chans`` the stem's
+    width, its patch the embedding's 2x2), all with the same random weights."""
+    timm = import_timm()
+    cfg = vit.ViTConfig(patch=8, dim=64, depth=1, heads=2, mlp_dim=256, pos_grid=(4, 4), classes=10, stem=(8, 16))
+    stem = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.ReLU(), torch.nn.Conv2d(8, 16, 3, 2, 1),
+                               torch.nn.ReLU())
+    model = randomize_(timm.models.vision_transformer.VisionTransformer(
+        img_size=8, patch_size=2, in_chans=16, embed_dim=64, depth=1, num_heads=2, num_classes=10), seed=4)
+    randomize_(stem, seed=5)
+    state = numpy_state(model)
+    embed_kernel = state.pop("patch_embed.proj.weight")
+    params = vit.from_timm(dataclasses.replace(cfg, stem=(), patch=2),
+                           dict(state, **{"patch_embed.proj.weight": np.zeros((64, 3, 2, 2), np.float32)}), "timm")
+    params["patch_embed"]["kernel"] = embed_kernel.transpose(2, 3, 1, 0)
+    params["stem"] = [{"kernel": stem[i].weight.detach().numpy().transpose(2, 3, 1, 0),
+                       "bias": stem[i].bias.detach().numpy()} for i in (0, 2)]
+    assert jax.tree.structure(params) == jax.tree.structure(vit.param_shapes(cfg))
+    x = images(2, 32, seed=6)
+    ours = forward(cfg, params, nhwc(x))
+    with torch.no_grad():
+        s0 = stem[1](stem[0](x))
+        s1 = stem[3](stem[2](s0))
+    out, theirs = hooked(model, {b: b for b in ours if not b.startswith("stem.")}, s1)
+    theirs.update({"stem.0": nhwc(s0), "stem.1": nhwc(s1)})
+    compare(ours, theirs)
+    assert ours["pos_drop"].shape == (2, 1 + 16, 64) and ours["stem.1"].shape == (2, 8, 8, 16)
+    counts = vit_zoo.blob_params(cfg)  # the layer table's parameters per blob add up to the model's
+    assert counts["stem.1"] == 9 * 8 * 16 + 16
+    assert sum(counts.values()) == sum(p.numel() for p in (*model.parameters(), *stem.parameters()))
+    with pytest.raises(WeightsFileError, match="convolutional stem"):
+        vit.from_timm(cfg, numpy_state(model), "ckpt")
+    with pytest.raises(ModelDefinitionError, match="divisible by 8"):
+        vit.ViTConfig(patch=4, dim=64, depth=1, heads=2, mlp_dim=256, pos_grid=(4, 4), stem=(8, 8, 8))
