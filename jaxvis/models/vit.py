@@ -111,7 +111,7 @@ class ViTConfig:
     def blob(self, kind: str, i: int | None = None) -> str:
         """The blob name of ``kind`` ("stem", "embed", "act", "block", "norm", "head") in this naming."""
         timm = self.naming == "timm"
-        names = {"stem": f"stem.{i}","embed": "pos_drop" if timm else "embeddings",
+        names = {"stem": f"stem.{i}", "embed": "pos_drop" if timm else "embeddings",
                  "act": f"blocks.{i}.mlp.act" if timm else f"encoder.layer.{i}.mlp.activation",
                  "block": f"blocks.{i}" if timm else f"encoder.layer.{i}",
                  "norm": "norm" if timm else "layernorm", "head": "head"}
