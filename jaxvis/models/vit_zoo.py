@@ -28,6 +28,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import jax
+import numpy as np
+
 from jaxvis.data.preprocess import PreprocessSpec
 from jaxvis.models import vit
 from jaxvis.models.tokens import TokenLayout
@@ -70,18 +73,18 @@ def blob_kinds(cfg: vit.ViTConfig) -> dict[str, str]:
 
 
 def blob_params(cfg: vit.ViTConfig) -> dict[str, int]:
-    """Parameters per blob: a stem convolution's, the embedding's (patches, tokens, positions), each block's,
-    the norm's, the head's."""
-    d, m = cfg.dim, cfg.mlp_dim
-    gh, gw = cfg.pos_grid
-    widths = (3,) + tuple(cfg.stem)
-    block = 2 * 2 * d + 3 * d * d + 3 * d + d * d + d + d * m + m + m * d + d + (2 * d if cfg.layer_scale else 0)
-    counts = {cfg.blob("stem", i): 9 * widths[i] * widths[i + 1] + widths[i + 1] for i in range(len(cfg.stem))}
-    counts.update({cfg.blob("embed"): cfg.embed_patch ** 2 * widths[-1] * d + d + cfg.prefix * d
-                   + (cfg.pos_prefix + gh * gw) * d, cfg.blob("norm"): 2 * d})
-    counts.update({cfg.blob("block", i): block for i in range(cfg.depth)})
+    """Parameters per blob, counted on ``vit.param_shapes``: a stem convolution's, the embedding's
+    (patches, prefix tokens, positions), each block's, the norm's, the head's."""
+    def count(tree) -> int:
+        return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
+
+    shapes = vit.param_shapes(cfg)
+    counts = {cfg.blob("stem", i): count(p) for i, p in enumerate(shapes.get("stem", ()))}
+    counts[cfg.blob("embed")] = count([shapes.get(k) for k in ("patch_embed", "cls_token", "reg_token", "pos_embed")])
+    counts.update({cfg.blob("block", i): count(p) for i, p in enumerate(shapes["blocks"])})
+    counts[cfg.blob("norm")] = count(shapes["norm"])
     if cfg.classes:
-        counts[cfg.blob("head")] = d * cfg.classes + cfg.classes
+        counts[cfg.blob("head")] = count(shapes["head"])
     return counts
 
 
