@@ -19,6 +19,8 @@ from jaxvis.backward import project, projection_fn
 from jaxvis.config_files import load_config
 from jaxvis.data import shapes
 from jaxvis.data.preprocess import PreprocessSpec
+from jaxvis.dictionary import Dictionary, load_dictionary, with_dictionary
+from jaxvis.jobs.dictionary_job import run_dictionary
 from jaxvis.errors import (
     ArchitectureMismatchError,
     ConfigError,
@@ -66,6 +68,7 @@ def live_app(net, topk=None, optimized=None, images=None, max_upload_bytes=None)
 __all__ = [
     "ArchitectureMismatchError",
     "ConfigError",
+    "Dictionary",
     "InputImageError",
     "JaxvisError",
     "LayerInfo",
@@ -91,6 +94,7 @@ __all__ = [
     "keras_preprocess",
     "live_app",
     "load_config",
+    "load_dictionary",
     "load_model",
     "model_names",
     "montage",
@@ -101,6 +105,7 @@ __all__ = [
     "render",
     "render_projection",
     "run_correspondence",
+    "run_dictionary",
     "run_evolution",
     "run_invariance",
     "run_occlusion",
@@ -112,4 +117,5 @@ __all__ = [
     "shapes",
     "unit_grid",
     "visualize",
+    "with_dictionary",
 ]

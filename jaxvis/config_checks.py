@@ -216,3 +216,29 @@ def presets(config, name: str = "presets") -> tuple:
         for p in chosen:
             preset(p)
     return chosen
+
+
+def dictionary(config, definition, name: str = "dictionary"):
+    """``config.dictionary``: "" (none) or a trained dictionary (a ``jaxvis
+    dictionary`` workdir) of a layer of ``definition``; returns it, or None."""
+    value = config.get(name, "") if hasattr(config, "get") else ""
+    if not isinstance(value, str):
+        raise ConfigError(f"config.{name}: {value!r} is not a path; expected '' or a `jaxvis dictionary` workdir")
+    if not value:
+        return None
+    from jaxvis.dictionary.features import check_fits
+    from jaxvis.dictionary.store import load_dictionary
+
+    with field(name):
+        found = load_dictionary(value)
+        check_fits(definition, found)
+    return found
+
+
+def layers_with_features(definition, config, found, name: str = "layers") -> tuple:
+    """``layers`` where, with a dictionary ``found``, its features' blob is a layer too."""
+    chosen = names(config, name)
+    for one in chosen:
+        if found is None or one != found.blob:
+            check_layer(definition, name, one)
+    return chosen

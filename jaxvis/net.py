@@ -81,9 +81,13 @@ class Net:
         return probabilities(self.definition, blobs)
 
     def default_layers(self) -> list[str]:
-        """What jobs visualize when told no layers: every convolution's blob
-        (kind "conv" in the table; a transformer without convolutions: every
-        block's output, kind "block"), then the class layer when declared."""
+        """What jobs visualize when told no layers: a dictionary's features
+        (kind "features", ``jaxvis.with_dictionary``), else every convolution's
+        blob (kind "conv" in the table; a transformer without convolutions:
+        every block's output, kind "block"), then the class layer when declared."""
+        features = [info.name for info in self.table if info.kind == "features"]
+        if features:
+            return features
         convs = ([info.name for info in self.table if info.kind == "conv"]
                  or [info.name for info in self.table if info.kind == "block"])
         layers = convs + ([self.class_layer] if self.class_layer and self.class_layer not in convs else [])

@@ -8,8 +8,8 @@ layer and those below:
 2. models (architectures, the framework adapters: blobs as pure functions)
 3. weights (reading Caffe, torch and orbax files into a model's params)
 4. net, loading, plugin, own_network, net_cache, sharding, workdir, config_files (a Net and how one is made)
-5. backward, optimize, analysis, render, search, train, config_checks (what is computed on a Net; the jobs'
-   config checks, which the trainer shares)
+5. backward, optimize, analysis, render, search, train, dictionary, config_checks (what is computed on a Net;
+   the jobs' config checks, which the trainers share)
 6. jobs, live (resumable jobs and the live view)
 7. cli, the package itself
 
@@ -29,6 +29,7 @@ LAYERS = {
     "net": 4, "loading": 4, "plugin": 4, "own_network": 4, "net_cache": 4, "sharding": 4, "workdir": 4,
     "config_files": 4,
     "backward": 5, "optimize": 5, "analysis": 5, "render": 5, "search": 5, "train": 5, "config_checks": 5,
+    "dictionary": 5,
     "jobs": 6, "live": 6,
     "cli": 7, "__init__": 7, "assets": 7,
 }

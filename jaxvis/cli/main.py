@@ -17,6 +17,7 @@ COMMANDS = {
     "invariance": ("jaxvis.cli.invariance_cmd", "feature distances under translation, scale and rotation"),
     "correspondence": ("jaxvis.cli.correspondence_cmd", "Zeiler & Fergus's part correspondence (Table 1)"),
     "evolution": ("jaxvis.cli.evolution_cmd", "feature evolution across training checkpoints, conv1 filters"),
+    "dictionary": ("jaxvis.cli.dictionary_cmd", "learn a sparse dictionary on a layer, then visualize its features"),
     "search": ("jaxvis.cli.search_cmd", "random search of the regularization hyperparameters, with a review gallery"),
     "live": ("jaxvis.cli.live_cmd", "the live view in the browser: a layer responding to a webcam, image or video"),
 }

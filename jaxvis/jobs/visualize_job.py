@@ -52,6 +52,7 @@ from jaxvis import workdir as wd
 from jaxvis.analysis import topk
 from jaxvis.analysis.sources import FolderImages, GeneratedImages
 from jaxvis.data import shapes
+from jaxvis.dictionary.features import with_config_dictionary
 from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.jobs import chunked, gallery, hosts, unit_scores
 from jaxvis.jobs.paths import blob_file_name, visualize_unit_dir
@@ -74,7 +75,8 @@ def job_config(**fields) -> ml_collections.ConfigDict:
     c.model = "caffenet"
     c.weights = ""  # a .caffemodel, state dict or jaxvis model directory; "": shipped weights, else random
     c.spec = ""  # a .keras model's preprocessing: 'caffe' | 'tf' | 'torch' | a JSON PreprocessSpec; "": the model's
-    c.layers = ()  # empty: every conv layer and the class layer
+    c.dictionary = ""  # a `jaxvis dictionary` workdir: its features are the blob <layer>.features
+    c.layers = ()  # empty: every conv layer and the class layer (with a dictionary: its features)
     c.units_per_layer = 0  # 0: every channel of each layer; N: its first N channels (a quick look at a big network)
     c.presets = ("row3",)  # Table 1 rows, or FILE.py:NAME preset files
     c.restarts = 9
@@ -282,7 +284,7 @@ def _claim(workdir: str, net, config, extend: bool) -> None:
     if os.path.isfile(path):  # a workdir made before the score fields (or spec) existed: they were their defaults
         with open(path) as f:
             stored = json.load(f)
-        keys += tuple(k for k, v in {**SCORE_DEFAULTS, "spec": "", "units_per_layer": 0}.items()
+        keys += tuple(k for k, v in {**SCORE_DEFAULTS, "spec": "", "units_per_layer": 0, "dictionary": ""}.items()
                       if k not in stored and config[k] == v)
     wd.claim(workdir, config.to_dict(), extend_keys=keys,
              hint="" if extend else " (or --extend to add layers or presets to it)")
@@ -296,7 +298,7 @@ def check_config(config) -> None:
     """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
     definition = checks.model(config)
     checks.weights(config)
-    checks.layers(definition, config)
+    checks.layers_with_features(definition, config, checks.dictionary(config, definition))
     checks.presets(config)
     checks.integer(config, "restarts", 1)
     checks.integer(config, "units_per_layer", 0)
@@ -323,6 +325,7 @@ def run_visualize(config, workdir: str, extend: bool = False) -> dict:
     (chunk counts of this process's share)."""
     check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
+    net = with_config_dictionary(net, config)
     chunks = plan_chunks(net, config)  # checks the layer names before anything is written
     _claim(workdir, net, config, extend)
     scoring = _Scoring(net, config) if config.score_images else None

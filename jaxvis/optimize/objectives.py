@@ -12,7 +12,10 @@ An objective is a weighted sum of terms on ONE layer's blob:
 - ``direction(layer, vector, y, x)``: the dot product of the blob's channel
   vector with ``vector`` at (y, x), or its mean over the map (tokens: over
   the patch tokens) when y, x are None; ``index=k``: at token k;
-- ``class_logit(index)``: the neuron ``index`` of the network's class layer.
+- ``class_logit(index)``: the neuron ``index`` of the network's class layer;
+- ``feature(dictionary, k, ...)``: a dictionary feature's pre-activation, a
+  neuron / token / channel term on the features' blob of
+  ``jaxvis.with_dictionary`` (``jaxvis.dictionary``).
 
 Token blobs ``[B, N, D]`` (``jaxvis.TokenLayout``) read the same terms in
 D-space; a patch (y, x) is token ``prefix + y * w + x``.
@@ -220,6 +223,27 @@ def direction(layer: str, vector, y: int | None = None, x: int | None = None, *,
     return Objective((_Term(1.0, "direction", layer, None, None if y is None else _index("y", y),
                             None if x is None else _index("x", x), tuple(vec.tolist()),
                             None if index is None else _index("index", index)),))
+
+
+def feature(dictionary, k: int, y: int | None = None, x: int | None = None, *, at=None,
+            index: int | None = None, mean: bool = False) -> Objective:
+    """Feature ``k`` of a trained dictionary (``jaxvis.load_dictionary``): its
+    pre-activation ``W_enc[k] (a - b_pre) + b_enc[k]`` on the layer's
+    activation ``a`` at the place (y, x) (``at=``; a map's or the patch
+    grid's, default the centre, as a neuron's), at token ``index``, or with
+    ``mean`` its mean over the places (tokens: the patch tokens). A term on
+    the features' blob ``dictionary.blob`` of ``jaxvis.with_dictionary(net,
+    dictionary)``, composing with the other terms there."""
+    k = _index("feature", k)
+    if not 0 <= k < dictionary.latents:
+        raise UnitError(f"feature {k}: the dictionary on {dictionary.layer!r} has features 0..{dictionary.latents - 1}")
+    if mean:
+        if y is not None or x is not None or at is not None or index is not None:
+            raise ConfigError(f"feature {k}: mean=True averages over the places; give no place or token index")
+        return channel(dictionary.blob, k)
+    if index is not None:
+        return token(dictionary.blob, k, index)
+    return neuron(dictionary.blob, k, y, x, at=at)
 
 
 def class_logit(index: int) -> Objective:
