@@ -54,14 +54,6 @@ class Dictionary:
         """The features' blob name in a network with this dictionary (``with_dictionary``)."""
         return f"{self.layer}.features"
 
-    def encoder_row(self, k: int) -> np.ndarray:
-        """Feature k's encoder direction W_enc[k] [d]."""
-        return self.params["W_enc"][k]
-
-    def decoder_column(self, k: int) -> np.ndarray:
-        """Feature k's decoder direction W_dec[:, k] [d] (unit norm)."""
-        return self.params["W_dec"][:, k]
-
 
 def save(path: str, dictionary: Dictionary) -> None:
     buffer = io.BytesIO()

@@ -111,7 +111,7 @@ def evaluate(net, layer: str, params: dict, k: int, images: np.ndarray, batch: i
     latents that never fire, on every sample of ``images``."""
     info = net.layer(layer)
     blob = jax.jit(lambda p, x: samples.from_blob(net.forward(p, x, until=layer)[layer], info))
-    err = total = l0 = count = 0.0
+    err = l0 = count = 0.0
     fired = np.zeros(params["W_enc"].shape[0], bool)
     sums, squares = 0.0, 0.0
     for lo in range(0, len(images), batch):
@@ -129,12 +129,17 @@ def evaluate(net, layer: str, params: dict, k: int, images: np.ndarray, batch: i
             "samples": int(count)}
 
 
-def _initial_state(config, net, layer, tx, source, latents: int) -> dict:
-    """b_pre at the geometric median of step 0's samples; the rest ``sae.init_params``."""
+def _initial_state(config, net, layer, tx, source, latents: int, resuming: bool) -> dict:
+    """b_pre at the geometric median of step 0's samples (zeros when ``resuming``:
+    the checkpoint replaces them); the rest ``sae.init_params``."""
     info = net.layer(layer)
-    first = step_images(source, 0, int(config.images_per_step))
-    a = np.asarray(samples.from_blob(net.blobs(net.preprocess(first), until=layer)[layer], info))
-    params = sae.init_params(info.channels, latents, int(config.seed), sae.geometric_median(a))
+    if resuming:
+        b_pre = np.zeros(info.channels)
+    else:
+        first = step_images(source, 0, int(config.images_per_step))
+        b_pre = sae.geometric_median(np.asarray(samples.from_blob(
+            net.blobs(net.preprocess(first), until=layer)[layer], info)))
+    params = sae.init_params(info.channels, latents, int(config.seed), b_pre)
     return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
             "since_fired": jnp.zeros((latents,), jnp.int32)}
 
@@ -157,13 +162,13 @@ def train_dictionary(config, workdir: str):
     tx = optax.adam(optax.warmup_constant_schedule(0.0, float(config.learning_rate), int(config.warmup_steps)))
     source = image_source(config, net)
     mesh = sharding.local_mesh(divides=int(config.images_per_step))
-    state = sharding.replicate(_initial_state(config, net, layer, tx, source, latents), mesh)
-    net_params = sharding.replicate(net.params, mesh)
     manager = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, "checkpoints")),
         options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False, max_to_keep=2),
         item_names=("state",))
     start = manager.latest_step() or 0
+    state = sharding.replicate(_initial_state(config, net, layer, tx, source, latents, bool(start)), mesh)
+    net_params = sharding.replicate(net.params, mesh)
     if start:
         state = manager.restore(start, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))["state"]
         logging.info("resuming %s from step %d", workdir, start)
