@@ -87,21 +87,28 @@ def check_config(config):
     return definition
 
 
+def update(state: dict, a: jax.Array, tx, k: int, k_aux: int, dead_after: int) -> tuple[dict, dict]:
+    """One training step of the SAE on samples ``a`` [n, d]: the loss's
+    gradient with the decoder's radial component projected out, the optimizer
+    step, the decoder renormalised, the dead-latent counter advanced."""
+    dead = sae.DeadTracker.dead(state["since_fired"], dead_after)
+    (loss, m), grads = jax.value_and_grad(sae.losses, has_aux=True)(state["params"], a, dead, k, k_aux)
+    grads = sae.project_decoder_grads(state["params"], grads)
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = sae.normalize_decoder(optax.apply_updates(state["params"], updates))
+    since = sae.DeadTracker.update(state["since_fired"], m["codes"])
+    metrics = {"loss": loss, "nmse": m["nmse"], "aux": m["aux"], "l0": m["l0"],
+               "dead": jnp.mean(sae.DeadTracker.dead(since, dead_after))}
+    return {"step": state["step"] + 1, "params": params, "opt_state": opt_state, "since_fired": since}, metrics
+
+
 def make_step(net, layer: str, tx, k: int, k_aux: int, dead_after: int):
     """The jitted step: (state, network params, images) -> (state, metrics)."""
     forward, info = net.forward, net.layer(layer)
 
     def step(state, net_params, x):
         a = samples.from_blob(forward(net_params, x, until=layer)[layer], info)
-        dead = sae.DeadTracker.dead(state["since_fired"], dead_after)
-        (loss, m), grads = jax.value_and_grad(sae.losses, has_aux=True)(state["params"], a, dead, k, k_aux)
-        grads = sae.project_decoder_grads(state["params"], grads)
-        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        params = sae.normalize_decoder(optax.apply_updates(state["params"], updates))
-        since = sae.DeadTracker.update(state["since_fired"], m["codes"])
-        metrics = {"loss": loss, "nmse": m["nmse"], "aux": m["aux"], "l0": m["l0"],
-                   "dead": jnp.mean(sae.DeadTracker.dead(since, dead_after))}
-        return {"step": state["step"] + 1, "params": params, "opt_state": opt_state, "since_fired": since}, metrics
+        return update(state, a, tx, k, k_aux, dead_after)
 
     return jax.jit(step, donate_argnums=0)
 
