@@ -7,6 +7,8 @@ A folder of your own images instead: ``--config.source=/path/to/images``
 (any size; the model's resize and crop; unreadable files are skipped and
 counted). ``--config.optimized=workdirs/vis_demo`` puts each unit's
 optimized images (from ``jaxvis visualize``) beside its patches.
+``--config.dictionary=workdirs/dictionary_demo`` ranks the features of a
+``jaxvis dictionary`` run (``conv5.features``) instead of the channels.
 Re-running resumes; the gallery is workdirs/topk_demo/index.html.
 """
 
@@ -17,7 +19,8 @@ def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.model = "demo"
     c.weights = ""  # "": the shipped weights
-    c.layers = ()  # empty: every conv layer and the class layer
+    c.dictionary = ""  # a `jaxvis dictionary` workdir: its features are the blob <layer>.features
+    c.layers = ()  # empty: every conv layer and the class layer (with a dictionary: its features)
     c.source = "shapes"  # "shapes": the generated demo world; else a folder of images
     c.shapes_seed = 777  # a seed the demo networks never trained on
     c.images = 2000

@@ -53,16 +53,18 @@ from jaxvis.render import RENDERINGS, grid, montage, render_projection, save_png
 __version__ = "0.1.0"
 
 
-def live_app(net, topk=None, optimized=None, images=None, max_upload_bytes=None):
+def live_app(net, topk=None, optimized=None, images=None, max_upload_bytes=None, dictionary=None):
     """The live view of ``net`` as an ASGI app (what ``jaxvis live`` serves
     with uvicorn): mount it in your own server, or drive it in-process with
     Starlette's test client. ``topk``/``optimized``: finished job workdirs;
-    ``images``: a folder of images; see docs/live.md."""
+    ``images``: a folder of images; ``dictionary``: a ``jaxvis dictionary``
+    workdir, its features one more layer; see docs/live.md."""
     from jaxvis.live.inputs import MAX_UPLOAD_BYTES
     from jaxvis.live.server import make_app
 
     return make_app(net, topk=topk, optimized=optimized, images=images,
-                    max_upload_bytes=MAX_UPLOAD_BYTES if max_upload_bytes is None else max_upload_bytes)
+                    max_upload_bytes=MAX_UPLOAD_BYTES if max_upload_bytes is None else max_upload_bytes,
+                    dictionary=dictionary)
 
 
 __all__ = [

@@ -1,11 +1,13 @@
-"""jaxvis live --model=demo [--weights=...] [--topk=WORKDIR] [--optimized=WORKDIR] [--images=FOLDER]
-                [--host=127.0.0.1] [--port=8000]
+"""jaxvis live --model=demo [--weights=...] [--dictionary=WORKDIR] [--topk=WORKDIR] [--optimized=WORKDIR]
+                [--images=FOLDER] [--host=127.0.0.1] [--port=8000]
 
 The live view in the browser: every channel of a layer responding to a
 webcam, an image, a video or generated demo-world images; the selected
 unit's deconv / guided backprop / backprop; the top-5 predictions; the
 unit's top-9 patches (--topk) and optimized images (--optimized), or
-optimized now. Open the printed URL; press h on the page for the keys.
+optimized now. --dictionary (a `jaxvis dictionary` workdir) adds its
+features as one more layer, <layer>.features, the one the page opens on.
+Open the printed URL; press h on the page for the keys.
 Add ?source=generated|webcam|image|video|files&layer=conv5&unit=12 to the
 URL to open it exactly there.
 """
@@ -19,6 +21,8 @@ _MODEL = flags.DEFINE_string("model", "demo", "registry name, plugin path packag
 _WEIGHTS = flags.DEFINE_string("weights", None, "optional .caffemodel, state dict or jaxvis model directory")
 _SPEC = flags.DEFINE_string("spec", None, "the preprocessing of a Keras .keras model, which the file does not record: "
                             "caffe, tf, torch or a JSON object of PreprocessSpec fields")
+_DICTIONARY = flags.DEFINE_string("dictionary", None, "workdir of a finished `jaxvis dictionary` run on this "
+                                  "network: its features are the layer <layer>.features")
 _TOPK = flags.DEFINE_string("topk", None, "workdir of a finished `jaxvis topk` run: the unit's top-9 patches")
 _OPTIMIZED = flags.DEFINE_string("optimized", None, "workdir of a finished `jaxvis visualize` run: the unit's "
                                  "optimized images")
@@ -49,7 +53,8 @@ def main(argv):
     check_workdir(_OPTIMIZED.value, "optimized")
     limit = int(_MAX_UPLOAD_MB.value * 1024 * 1024)
     net = load_model(_MODEL.value, _WEIGHTS.value, spec=_SPEC.value)
-    app = make_app(net, topk=_TOPK.value, optimized=_OPTIMIZED.value, images=_IMAGES.value, max_upload_bytes=limit)
+    app = make_app(net, topk=_TOPK.value, optimized=_OPTIMIZED.value, images=_IMAGES.value, max_upload_bytes=limit,
+                   dictionary=_DICTIONARY.value)
     sock = listening_socket(_HOST.value, _PORT.value)  # a port in use fails here, before the URL is printed
     if _HOST.value not in ("127.0.0.1", "localhost", "::1"):
         print(f"jaxvis live: listening on {_HOST.value}, not only this machine: anyone who can reach it sees the "

@@ -4,6 +4,10 @@ each unit's receptive field and its deconvolution (Zeiler & Fergus Fig. 2).
 A token blob's units are ranked over its patch tokens and, as their own
 sets ``<layer>@token<k>``, at each prefix token; their pictures are whole
 images with the channel's patch map over them (``jaxvis.analysis.topk``).
+With ``config.dictionary`` (a ``jaxvis dictionary`` workdir) the network has
+the blob ``<layer>.features`` (``jaxvis.with_dictionary``), whose features
+are ranked and projected like channels; the default layers are then the
+features.
 
 Two resumable stages:
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import io
+import json
 import os
 import time
 
@@ -42,6 +47,7 @@ from jaxvis.analysis import sources, topk
 from jaxvis.analysis.sources import GeneratedImages
 from jaxvis.backward.projection import project
 from jaxvis.data import shapes
+from jaxvis.dictionary.features import with_config_dictionary
 from jaxvis.jobs import chunked, hosts, topk_gallery
 from jaxvis.errors import ConfigError
 from jaxvis.jobs.paths import topk_unit_dir
@@ -181,7 +187,7 @@ def check_config(config) -> None:
     """The fields a user sets, before anything loads or runs (JaxvisErrors naming the field)."""
     definition = checks.model(config)
     checks.weights(config)
-    checks.layers(definition, config)
+    checks.layers_with_features(definition, config, checks.dictionary(config, definition))
     if checks.source(config) == "shapes":
         checks.integer(config, "shapes_seed", 0)
         checks.integer(config, "images", 1)
@@ -208,13 +214,25 @@ def _check_projections(net, layers, mode: str) -> None:
                                   f"({e}); use --config.mode=backprop") from None
 
 
+def _claim(workdir: str, config) -> None:
+    """The workdir's config must be this one; a workdir made before
+    ``config.dictionary`` existed resumes with it empty (what it was)."""
+    path = os.path.join(workdir, wd.CONFIG_FILE)
+    keys = ()
+    if os.path.isfile(path) and not config.get("dictionary", ""):
+        with open(path) as f:
+            keys = () if "dictionary" in json.load(f) else ("dictionary",)
+    wd.claim(workdir, config.to_dict(), extend_keys=keys)
+
+
 def run_topk(config, workdir: str) -> dict:
     check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
+    net = with_config_dictionary(net, config)
     layers = tuple(config.layers) or tuple(net.default_layers())
     _check_projections(net, layers, config.mode)
     source = sources.from_config(config, net)
-    wd.claim(workdir, config.to_dict())
+    _claim(workdir, config)
     t0 = time.time()
     if hosts.index() == 0:  # the stream is one sequential pass; the pictures are shared out
         stream(net, config, source, layers, workdir)

@@ -6,6 +6,10 @@
     GET  /files/optimized/<path>   a file of the --optimized workdir (only inside it)
     WS   /ws                       one session per connection (protocol: session.py)
 
+With ``dictionary`` (``--dictionary``, a ``jaxvis dictionary`` workdir) the
+network has its features' blob ``<layer>.features``: a layer like any other,
+the one the page opens on.
+
 Per connection: the receive loop only records the newest frame and wakes a
 worker; the worker computes in a thread (never on the event loop) and
 sends the result. One frame is in flight per client and the newest waiting
@@ -29,6 +33,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from jaxvis.dictionary.features import with_dictionary
+from jaxvis.dictionary.store import DictionaryError, load_dictionary
 from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.live import session as S
 from jaxvis.live import unit_files
@@ -91,12 +97,27 @@ def server_config(app, host: str, port: int, max_upload_bytes: int = MAX_UPLOAD_
     return uvicorn.Config(app, **{**settings, **overrides})
 
 
+def with_dictionary_workdir(net, dictionary: str | None):
+    """``net`` with the features of the dictionary in ``dictionary`` (a ``jaxvis
+    dictionary`` workdir: the blob ``<layer>.features``, ``jaxvis.with_dictionary``),
+    or ``net`` itself for None or ""; a DictionaryError naming ``--dictionary``
+    when it is missing or was learned on another network."""
+    if not dictionary:
+        return net
+    try:
+        return with_dictionary(net, load_dictionary(dictionary))
+    except DictionaryError as e:
+        raise DictionaryError(f"--dictionary: {e}") from None
+
+
 def make_app(net, topk: str | None = None, optimized: str | None = None, images: str | None = None,
-             max_upload_bytes: int = MAX_UPLOAD_BYTES) -> Starlette:
+             max_upload_bytes: int = MAX_UPLOAD_BYTES, dictionary: str | None = None) -> Starlette:
     """The live view of ``net``; ``topk``/``optimized``: finished job workdirs; ``images``: a folder;
-    ``max_upload_bytes``: the largest image a client may send."""
+    ``max_upload_bytes``: the largest image a client may send; ``dictionary``: a ``jaxvis dictionary``
+    workdir, whose features are one more layer (``with_dictionary_workdir``)."""
     if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes < 1:
         raise ConfigError(f"max_upload_bytes must be an integer >= 1, got {max_upload_bytes!r}")
+    net = with_dictionary_workdir(net, dictionary)
     roots = {"topk": unit_files.check_workdir(topk, "topk"),
              "optimized": unit_files.check_workdir(optimized, "optimized")}
     folder = Folder(images, net) if images else None

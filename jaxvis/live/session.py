@@ -57,9 +57,14 @@ def unpacked(message: dict) -> np.ndarray:
 
 
 def default_layer(net) -> str:
-    """The layer a page opens on: the last convolution's blob (conv5 in the
-    zoo), or the ReLU that rectifies it (``rectified_blob``): the maps the
-    toolbox shows (its Caffe ReLUs work in place); else the first blob."""
+    """The layer a page opens on: a dictionary's features (kind "features",
+    ``jaxvis.with_dictionary``), as the jobs' default layers; else the last
+    convolution's blob (conv5 in the zoo), or the ReLU that rectifies it
+    (``rectified_blob``): the maps the toolbox shows (its Caffe ReLUs work in
+    place); else the first blob."""
+    features = [info.name for info in net.table if info.kind == "features"]
+    if features:
+        return features[0]
     names = net.layer_names
     convs = [info.name for info in net.table if info.kind == "conv"]
     if not convs:
