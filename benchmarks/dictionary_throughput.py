@@ -65,8 +65,6 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import importlib.metadata  # noqa: E402
-import importlib.util  # noqa: E402
-import types  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -85,18 +83,13 @@ MODEL, LAYER, SHAPES_SEED = "demo", "conv5", 4000
 
 
 def overcomplete_topk():
-    """overcomplete's TopKSAE class, importing only ``overcomplete.sae`` (its package ``__init__`` needs
-    an older matplotlib), as tests/dictionary/test_sae.py's ``_overcomplete_topk``."""
-    spec = importlib.util.find_spec("overcomplete")
-    if spec is None:
-        raise SystemExit("overcomplete is not installed (pip install -e '.[test]')")
-    if "overcomplete" not in sys.modules:
-        package = types.ModuleType("overcomplete")
-        package.__path__ = list(spec.submodule_search_locations)
-        sys.modules["overcomplete"] = package
-    from overcomplete.sae.topk_sae import TopKSAE
+    """overcomplete's TopKSAE class (tests/reference/overcomplete_sae.py)."""
+    from tests.reference.overcomplete_sae import topk_sae_class
 
-    return TopKSAE
+    try:
+        return topk_sae_class()
+    except ImportError as e:
+        raise SystemExit(str(e)) from None
 
 
 def conv5_samples(net, images: int, chunk: int = 64) -> np.ndarray:

@@ -5,11 +5,7 @@ overcomplete's TopKSAE (its default "linear" encoder: Linear then ReLU, then
 the k largest codes kept; decoder ``z @ D``) has no ``b_pre``: it is fed
 ``a - b_pre`` and ``b_pre`` is added to its reconstruction. Its package
 ``__init__`` imports plotting code that needs an older matplotlib, so only
-``overcomplete.sae`` is imported (``_overcomplete_topk``)."""
-
-import importlib.util
-import sys
-import types
+``overcomplete.sae`` is imported (tests/reference/overcomplete_sae.py)."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -20,22 +16,17 @@ import jaxvis
 from jaxvis.dictionary import sae
 from jaxvis.dictionary.store import Dictionary
 from jaxvis.optimize import objectives as O
+from tests.reference.overcomplete_sae import topk_sae_class
 
 RNG = np.random.default_rng(29)
 
 
 def _overcomplete_topk():
     torch = pytest.importorskip("torch")
-    spec = importlib.util.find_spec("overcomplete")
-    if spec is None:
-        pytest.fail("overcomplete is not installed (pip install -e '.[test]')")
-    if "overcomplete" not in sys.modules:
-        package = types.ModuleType("overcomplete")
-        package.__path__ = list(spec.submodule_search_locations)
-        sys.modules["overcomplete"] = package
-    from overcomplete.sae.topk_sae import TopKSAE
-
-    return torch, TopKSAE
+    try:
+        return torch, topk_sae_class()
+    except ImportError as e:
+        pytest.fail(str(e))
 
 
 def random_params(d, n):
