@@ -2,12 +2,17 @@
 resumes to the same bytes as an uninterrupted one, and writes a dictionary
 that loads and fits its network."""
 
+import signal
+import subprocess
+import time
+
 import numpy as np
 import pytest
 
 import jaxvis
 from jaxvis.dictionary import train
 from jaxvis.jobs.dictionary_job import job_config, training_config
+from tests.jobs import job_files
 
 
 def tiny_config(**fields):
@@ -50,3 +55,29 @@ def test_a_dictionary_of_another_network_is_refused(tmp_path):
         jaxvis.with_dictionary(jaxvis.load_model("demo_b"), d)
     with pytest.raises(jaxvis.JaxvisError, match="no dictionary.json"):
         jaxvis.load_dictionary(str(tmp_path))
+
+
+KILL_FLAGS = ("--config.layer=conv3", "--config.images_per_step=2", "--config.steps=400", "--config.expansion=2",
+              "--config.k=4", "--config.save_every=40", "--config.log_every=100", "--config.eval_images=4",
+              "--config.dead_after=1000", "--config.gallery=False")
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_bytes(tmp_path):
+    """``jaxvis dictionary`` killed with SIGKILL after a checkpoint, then run
+    again, writes the same dictionary.npz as a run never interrupted."""
+    argv = lambda w: job_files.cli("dictionary", "configs/demo_dictionary.py", str(w), *KILL_FLAGS)  # noqa: E731
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(argv(whole), env=job_files.env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv(killed), env=job_files.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = killed / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not (
+            checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "dictionary").exists(), "the run finished before the kill; make it longer"
+    subprocess.run(argv(killed), env=job_files.env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    a, b = jaxvis.load_dictionary(str(whole)), jaxvis.load_dictionary(str(killed))
+    for name in ("W_enc", "b_enc", "W_dec", "b_pre"):
+        assert a.params[name].tobytes() == b.params[name].tobytes(), name
