@@ -82,16 +82,6 @@ from jaxvis.dictionary.store import Dictionary  # noqa: E402
 MODEL, LAYER, SHAPES_SEED = "demo", "conv5", 4000
 
 
-def overcomplete_topk():
-    """overcomplete's TopKSAE class (tests/reference/overcomplete_sae.py)."""
-    from tests.reference.overcomplete_sae import topk_sae_class
-
-    try:
-        return topk_sae_class()
-    except ImportError as e:
-        raise SystemExit(str(e)) from None
-
-
 def conv5_samples(net, images: int, chunk: int = 64) -> np.ndarray:
     """Every conv5 place of ``images`` demo-world images of SHAPES_SEED: float32 [images * 256, 48]."""
     info = net.layer(LAYER)
@@ -100,19 +90,6 @@ def conv5_samples(net, images: int, chunk: int = 64) -> np.ndarray:
         x, _ = jaxvis.shapes.make_batch(SHAPES_SEED, lo, min(chunk, images - lo))
         out.append(np.asarray(samples.from_blob(net.blobs(net.preprocess(x), until=LAYER)[LAYER], info)))
     return np.concatenate(out).astype(np.float32)
-
-
-def torch_sae(TopKSAE, params: dict, k: int):
-    """overcomplete's TopKSAE with jaxvis's initial parameters (W_enc, b_enc, W_dec; b_pre stays outside)."""
-    import torch
-
-    d, latents = params["W_dec"].shape
-    model = TopKSAE(d, latents, top_k=k)
-    with torch.no_grad():
-        model.encoder.final_block[0].weight.copy_(torch.from_numpy(np.array(params["W_enc"])))
-        model.encoder.final_block[0].bias.copy_(torch.from_numpy(np.array(params["b_enc"])))
-        model.dictionary._weights.copy_(torch.from_numpy(np.array(params["W_dec"].T)))
-    return model.train()
 
 
 def main():
@@ -167,8 +144,7 @@ def main():
     tx = optax.adam(args.lr)
     step = jax.jit(lambda state, a: train.update(state, a, tx, k, k_aux, dead_after), donate_argnums=0)
     params = {key: jnp.asarray(v) for key, v in params0.items()}
-    state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
-             "since_fired": jnp.zeros((latents,), jnp.int32)}
+    state = train.new_state(params, tx)
     jax_batches = [jnp.asarray(b) for b in batches]
     done = 0  # jaxvis training steps run so far
 
@@ -182,8 +158,12 @@ def main():
         return float(metrics["nmse"])
 
     if args.skip != "train":
-        TopKSAE = overcomplete_topk()
-        model = torch_sae(TopKSAE, params0, k)
+        from tests.reference.overcomplete_sae import topk_sae
+
+        try:
+            model = topk_sae(params0, k).train()
+        except ImportError as e:
+            raise SystemExit(str(e)) from None
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         torch_batches = [torch.from_numpy(np.array(b)) for b in batches]
         t_pre = torch.from_numpy(np.array(params0["b_pre"]))
@@ -221,7 +201,8 @@ def main():
         print(f"{'(b) overcomplete TopKSAE, torch':32s} {best['b'][0]:8.2f} {rate['b']:10.0f} "
               f"{pct(best['b'][1]):>7s} {best['b'][2]:14.4f}")
         print(f"a/b (samples/s ratio, above 1: jaxvis faster): {rate['a'] / rate['b']:.2f}")
-        print(f"(a) does more per step than (b): normalised MSE + 1/32 AuxK (k_aux={k_aux}, dead_after={dead_after}), "
+        print(f"(a) does more per step than (b): normalised MSE + 1/32 AuxK on steps with a dead latent "
+              f"(k_aux={k_aux}, dead_after={dead_after}), "
               f"the decoder gradient's radial component projected out, decoder renormalised, dead counter. "
               f"(b) overcomplete {importlib.metadata.version('overcomplete')} TopKSAE in a plain torch loop: "
               f"normalised MSE only, no AuxK term, no decoder-gradient projection (its training-mode forward "

@@ -80,12 +80,16 @@ class Net:
         prob_layer, else the softmax of its class_layer."""
         return probabilities(self.definition, blobs)
 
+    def feature_layers(self) -> list[str]:
+        """The blobs of kind "features": a dictionary's (``jaxvis.with_dictionary``)."""
+        return [info.name for info in self.table if info.kind == "features"]
+
     def default_layers(self) -> list[str]:
         """What jobs visualize when told no layers: a dictionary's features
         (kind "features", ``jaxvis.with_dictionary``), else every convolution's
         blob (kind "conv" in the table; a transformer without convolutions:
         every block's output, kind "block"), then the class layer when declared."""
-        features = [info.name for info in self.table if info.kind == "features"]
+        features = self.feature_layers()
         if features:
             return features
         convs = ([info.name for info in self.table if info.kind == "conv"]

@@ -18,19 +18,23 @@ def _diff(old: dict, new: dict) -> list[str]:
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
-def claim(workdir: str, config: dict, extend_keys: tuple = (), hint: str = "") -> bool:
+def claim(workdir: str, config: dict, extend_keys: tuple = (), hint: str = "", added: dict | None = None) -> bool:
     """Creates ``workdir`` for ``config`` or checks it was made with the same
     config. Returns True when the workdir already existed (a resume).
     ``extend_keys``: keys allowed to differ (the stored config is then
     replaced: the caller extends the workdir on purpose); ``hint`` ends the
-    refusal's message."""
+    refusal's message; ``added``: {key: default} of fields that came after
+    workdirs were made: a stored config without one was made with its
+    default."""
     path = os.path.join(workdir, CONFIG_FILE)
     config = json.loads(json.dumps(config))  # tuples -> lists, as stored
     if os.path.isfile(path):
         with open(path) as f:
             old = json.load(f)
         changes = _diff(old, config)
-        fixed = [c for c in changes if c.split(":")[0] not in extend_keys]
+        known = {**json.loads(json.dumps(added or {})), **old}  # the fields it lacks at their defaults
+        refused = {c.split(":")[0] for c in _diff(known, config)} - set(extend_keys)
+        fixed = [c for c in changes if c.split(":")[0] in refused]  # named as stored
         if fixed:
             raise JaxvisError(
                 f"workdir {workdir} was created with a different config ({'; '.join(fixed)}); "

@@ -81,11 +81,15 @@ def check_fits(definition, dictionary: Dictionary) -> None:
         raise DictionaryError(f"{name} already has a blob {dictionary.blob!r} (a dictionary is added once)")
 
 
+def with_workdir_dictionary(net: Net, workdir: str | None) -> Net:
+    """``net`` with the dictionary of a ``jaxvis dictionary`` workdir, or ``net`` itself for None or ""."""
+    return with_dictionary(net, load_dictionary(workdir)) if workdir else net
+
+
 def with_config_dictionary(net: Net, config) -> Net:
     """``net`` with the dictionary a job config names (``config.dictionary``: a
     ``jaxvis dictionary`` workdir), or ``net`` itself when the field is empty or absent."""
-    path = config.get("dictionary", "") if hasattr(config, "get") else ""
-    return with_dictionary(net, load_dictionary(path)) if path else net
+    return with_workdir_dictionary(net, config.get("dictionary", "") if hasattr(config, "get") else "")
 
 
 def with_dictionary(net: Net, dictionary: Dictionary) -> Net:

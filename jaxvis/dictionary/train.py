@@ -102,6 +102,14 @@ def update(state: dict, a: jax.Array, tx, k: int, k_aux: int, dead_after: int) -
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state, "since_fired": since}, metrics
 
 
+def new_state(params: dict, tx) -> dict:
+    """The training state at step 0 of SAE parameters ``params``: the optimizer's
+    state, and no latent silent yet."""
+    latents = params["b_enc"].shape[0]
+    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
+            "since_fired": jnp.zeros((latents,), jnp.int32)}
+
+
 def make_step(net, layer: str, tx, k: int, k_aux: int, dead_after: int):
     """The jitted step: (state, network params, images) -> (state, metrics)."""
     forward, info = net.forward, net.layer(layer)
@@ -146,9 +154,7 @@ def _initial_state(config, net, layer, tx, source, latents: int, resuming: bool)
         first = step_images(source, 0, int(config.images_per_step))
         b_pre = sae.geometric_median(np.asarray(samples.from_blob(
             net.blobs(net.preprocess(first), until=layer)[layer], info)))
-    params = sae.init_params(info.channels, latents, int(config.seed), b_pre)
-    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
-            "since_fired": jnp.zeros((latents,), jnp.int32)}
+    return new_state(sae.init_params(info.channels, latents, int(config.seed), b_pre), tx)
 
 
 def _bar(fraction: float, width: int = 24) -> str:

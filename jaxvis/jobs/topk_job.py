@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import collections
 import io
-import json
 import os
 import time
 
@@ -214,17 +213,6 @@ def _check_projections(net, layers, mode: str) -> None:
                                   f"({e}); use --config.mode=backprop") from None
 
 
-def _claim(workdir: str, config) -> None:
-    """The workdir's config must be this one; a workdir made before
-    ``config.dictionary`` existed resumes with it empty (what it was)."""
-    path = os.path.join(workdir, wd.CONFIG_FILE)
-    keys = ()
-    if os.path.isfile(path) and not config.get("dictionary", ""):
-        with open(path) as f:
-            keys = () if "dictionary" in json.load(f) else ("dictionary",)
-    wd.claim(workdir, config.to_dict(), extend_keys=keys)
-
-
 def run_topk(config, workdir: str) -> dict:
     check_config(config)
     net = jaxvis.load_model(config.model, weights=config.weights or None, spec=checks.model_spec(config))
@@ -232,7 +220,7 @@ def run_topk(config, workdir: str) -> dict:
     layers = tuple(config.layers) or tuple(net.default_layers())
     _check_projections(net, layers, config.mode)
     source = sources.from_config(config, net)
-    _claim(workdir, config)
+    wd.claim(workdir, config.to_dict(), added={"dictionary": ""})  # a workdir from before config.dictionary
     t0 = time.time()
     if hosts.index() == 0:  # the stream is one sequential pass; the pictures are shared out
         stream(net, config, source, layers, workdir)

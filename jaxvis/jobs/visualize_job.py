@@ -280,14 +280,10 @@ def _claim(workdir: str, net, config, extend: bool) -> None:
         if dropped:
             raise JaxvisError(f"--extend may only add layers or presets to {workdir}; the new config drops "
                               f"{len(dropped)} of its chunks (e.g. {sorted(dropped)[0]})")
-    keys = EXTEND_KEYS if extend else ()
-    if os.path.isfile(path):  # a workdir made before the score fields (or spec) existed: they were their defaults
-        with open(path) as f:
-            stored = json.load(f)
-        keys += tuple(k for k, v in {**SCORE_DEFAULTS, "spec": "", "units_per_layer": 0, "dictionary": ""}.items()
-                      if k not in stored and config[k] == v)
-    wd.claim(workdir, config.to_dict(), extend_keys=keys,
-             hint="" if extend else " (or --extend to add layers or presets to it)")
+    # a workdir made before the score fields (or spec, ...) existed: they were their defaults
+    wd.claim(workdir, config.to_dict(), extend_keys=EXTEND_KEYS if extend else (),
+             hint="" if extend else " (or --extend to add layers or presets to it)",
+             added={**SCORE_DEFAULTS, "spec": "", "units_per_layer": 0, "dictionary": ""})
 
 
 def _steps(config, preset: str) -> int:

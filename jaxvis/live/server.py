@@ -33,8 +33,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from jaxvis.dictionary.features import with_dictionary
-from jaxvis.dictionary.store import DictionaryError, load_dictionary
+from jaxvis.dictionary.features import with_workdir_dictionary
+from jaxvis.dictionary.store import DictionaryError
 from jaxvis.errors import ConfigError, JaxvisError
 from jaxvis.live import session as S
 from jaxvis.live import unit_files
@@ -102,10 +102,8 @@ def with_dictionary_workdir(net, dictionary: str | None):
     dictionary`` workdir: the blob ``<layer>.features``, ``jaxvis.with_dictionary``),
     or ``net`` itself for None or ""; a DictionaryError naming ``--dictionary``
     when it is missing or was learned on another network."""
-    if not dictionary:
-        return net
     try:
-        return with_dictionary(net, load_dictionary(dictionary))
+        return with_workdir_dictionary(net, dictionary)
     except DictionaryError as e:
         raise DictionaryError(f"--dictionary: {e}") from None
 

@@ -62,7 +62,7 @@ def default_layer(net) -> str:
     convolution's blob (conv5 in the zoo), or the ReLU that rectifies it
     (``rectified_blob``): the maps the toolbox shows (its Caffe ReLUs work in
     place); else the first blob."""
-    features = [info.name for info in net.table if info.kind == "features"]
+    features = net.feature_layers()
     if features:
         return features[0]
     names = net.layer_names

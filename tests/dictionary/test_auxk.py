@@ -50,8 +50,7 @@ def _train(dead_after, steps=300):
     params = {"W_enc": jnp.asarray(w_enc, jnp.float32), "b_enc": jnp.asarray(b_enc, jnp.float32),
               "W_dec": jnp.asarray(w_dec, jnp.float32), "b_pre": jnp.zeros(D_MODEL, jnp.float32)}
     tx = optax.adam(1e-2)
-    state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
-             "since_fired": jnp.zeros(LATENTS, jnp.int32)}
+    state = train.new_state(params, tx)
     step = jax.jit(lambda s, a: train.update(s, a, tx, 1, 4, dead_after))
     fired = np.zeros(LATENTS, bool)
     for i in range(steps):

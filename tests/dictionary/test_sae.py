@@ -16,15 +16,15 @@ import jaxvis
 from jaxvis.dictionary import sae
 from jaxvis.dictionary.store import Dictionary
 from jaxvis.optimize import objectives as O
-from tests.reference.overcomplete_sae import topk_sae_class
+from tests.reference.overcomplete_sae import topk_sae
 
 RNG = np.random.default_rng(29)
 
 
-def _overcomplete_topk():
+def _overcomplete_topk(params, k):
     torch = pytest.importorskip("torch")
     try:
-        return torch, topk_sae_class()
+        return torch, topk_sae(params, k)
     except ImportError as e:
         pytest.fail(str(e))
 
@@ -37,15 +37,11 @@ def random_params(d, n):
 
 
 def test_encode_and_decode_equal_overcomplete_topk_sae():
-    torch, TopKSAE = _overcomplete_topk()
     d, n, k = 12, 48, 5
     p = random_params(d, n)
     a = RNG.normal(size=(64, d)).astype(np.float32) * 2.0
-    ref = TopKSAE(d, n, top_k=k)
+    torch, ref = _overcomplete_topk(p, k)
     with torch.no_grad():
-        ref.encoder.final_block[0].weight.copy_(torch.from_numpy(p["W_enc"]))
-        ref.encoder.final_block[0].bias.copy_(torch.from_numpy(p["b_enc"]))
-        ref.dictionary._weights.copy_(torch.from_numpy(p["W_dec"].T.copy()))
         pre_ref, z_ref = ref.encode(torch.from_numpy(a - p["b_pre"]))
         recon_ref = ref.decode(z_ref).numpy() + p["b_pre"]
     params = {key: jnp.asarray(v) for key, v in p.items()}

@@ -21,3 +21,19 @@ def topk_sae_class():
     from overcomplete.sae.topk_sae import TopKSAE
 
     return TopKSAE
+
+
+def topk_sae(params: dict, k: int):
+    """overcomplete's TopKSAE holding jaxvis SAE parameters ``params`` (numpy
+    W_enc, b_enc, W_dec; it has no b_pre: feed it ``a - b_pre`` and add b_pre to
+    its reconstruction)."""
+    import numpy as np
+    import torch
+
+    d, latents = params["W_dec"].shape
+    model = topk_sae_class()(d, latents, top_k=k)
+    with torch.no_grad():
+        model.encoder.final_block[0].weight.copy_(torch.from_numpy(np.array(params["W_enc"])))
+        model.encoder.final_block[0].bias.copy_(torch.from_numpy(np.array(params["b_enc"])))
+        model.dictionary._weights.copy_(torch.from_numpy(np.array(params["W_dec"]).T.copy()))
+    return model
