@@ -104,10 +104,14 @@ def losses(params: dict, a: jax.Array, dead: jax.Array, k: int, k_aux: int) -> t
     recon = decode(params, z)
     nmse = normalized_mse(a, recon)
     residual = jax.lax.stop_gradient(a - recon)
-    dead_pre = jnp.where(dead, pre, -jnp.inf)
     k_aux = min(k_aux, pre.shape[-1])
-    z_aux = top_k(dead_pre, k_aux)  # ReLU(-inf) = 0: live latents never enter
-    aux = jnp.where(jnp.any(dead), normalized_mse(residual, z_aux @ params["W_dec"].T), 0.0)
+
+    def aux_term():
+        z_aux = top_k(jnp.where(dead, pre, -jnp.inf), k_aux)  # ReLU(-inf) = 0: live latents never enter
+        return normalized_mse(residual, z_aux @ params["W_dec"].T)
+
+    # the AuxK top-k runs only on steps with a dead latent (most steps of a healthy run have none)
+    aux = jax.lax.cond(jnp.any(dead), aux_term, lambda: jnp.zeros((), pre.dtype))
     l0 = jnp.mean(jnp.sum(z > 0, axis=-1))
     return nmse + AUX_COEFFICIENT * aux, {"nmse": nmse, "aux": aux, "l0": l0, "codes": z}
 
